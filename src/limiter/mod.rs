@@ -1,0 +1,51 @@
+//! The token-bucket core: quotas, GCRA decisions and a keyed in-memory store. No HTTP here.
+//!
+//! Every limit in tower-shield is a [`Quota`] ("10 per 300 s") checked for a [`Key`] (a client
+//! address, a hashed device id…) in a store. A check reads the store's [`Clock`] once and
+//! returns a [`Decision`] computed from one snapshot of the key's state: admitted or not, the
+//! limit, what remains, when the bucket is full again and, when refused, exactly how long to
+//! wait.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_shield::limiter::{Key, ManualClock, MemoryStore, Quota};
+//!
+//! // The EchoTuner guide's limit for playlist generation: 10 per 300 s per device.
+//! let generate = Quota::per(10, Duration::from_secs(300))?;
+//! let clock = ManualClock::new();
+//! let store = MemoryStore::builder().max_keys(100_000).clock(clock.clone()).build()?;
+//! let device = Key::hashed(b"device-7f3a");
+//!
+//! for _ in 0..10 {
+//!     assert!(store.check(device, &generate).is_allowed());
+//! }
+//! let refused = store.check(device, &generate);
+//! assert!(!refused.is_allowed());
+//! assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+//!
+//! clock.advance(Duration::from_secs(30));
+//! assert!(store.check(device, &generate).is_allowed());
+//! # Ok::<(), tower_shield::ConfigError>(())
+//! ```
+//!
+//! # How it works
+//!
+//! The state of a key is one 64-bit *theoretical arrival time* (TAT) in integer nanoseconds:
+//! the instant its bucket is full again ([GCRA]). A key whose TAT has passed holds no
+//! information, so the store may drop it without changing any decision; the store uses that
+//! to stay under a hard `max_keys` cap without a background thread. See [`MemoryStore`].
+//!
+//! [GCRA]: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm
+
+mod clock;
+mod gcra;
+mod key;
+mod quota;
+mod store;
+mod table;
+
+pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use gcra::Decision;
+pub use key::{Key, Scope};
+pub use quota::Quota;
+pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};
