@@ -19,10 +19,14 @@ for group in sorted(root.iterdir() if root.exists() else []):
         if est.exists():
             medians[bench.name] = json.loads(est.read_text())["median"]["point_estimate"]
     ours = medians.pop("tower_shield", None)
+    # `bare` is the wrapped service alone: with it, compare the time each layer adds.
+    bare = medians.pop("bare", None)
     for anchor, theirs in sorted(medians.items()):
         if ours is not None:
-            rows.append((group.name, ours, anchor, theirs, ours / theirs))
-print(f"| case | tower_shield (ns) | anchor | anchor (ns) | ratio |")
-print(f"|---|---|---|---|---|")
-for name, ours, anchor, theirs, ratio in rows:
-    print(f"| {name} | {ours:.1f} | {anchor} | {theirs:.1f} | {ratio:.2f} |")
+            rows.append((group.name, ours, anchor, theirs, bare))
+print("| case | tower_shield (ns) | anchor | anchor (ns) | ratio | bare (ns) | added-time ratio |")
+print("|---|---|---|---|---|---|---|")
+for name, ours, anchor, theirs, bare in rows:
+    added = "" if bare is None else f"{(ours - bare) / (theirs - bare):.3f}"
+    shown_bare = "" if bare is None else f"{bare:.1f}"
+    print(f"| {name} | {ours:.1f} | {anchor} | {theirs:.1f} | {ours / theirs:.2f} | {shown_bare} | {added} |")

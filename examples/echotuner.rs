@@ -28,21 +28,42 @@
 //! `DEVICE_REGISTRATION_TIMEOUT`, `SESSION_CLEANUP_INTERVAL`, `API_KEY_HASHES`, `REDIS_URL`,
 //! `RATE_LIMIT_STORE_FAILURE`, `LOG_FORMAT` and `SECRET_KEY`.
 //!
-//! For now only `BIND` changes behaviour. The rest is validated at start-up, so that a bad
-//! value stops the server with a message naming the variable (exit code 2), and each
-//! protection layer wires its own settings as it arrives.
+//! A bad value stops the server with a message naming the variable (exit code 2). Acting on
+//! them now: `BIND`; `SECURE_HEADERS` (the security headers, HSTS believing
+//! `X-Forwarded-Proto` only from `TRUSTED_PROXIES`); `RATE_LIMIT_ENABLED`,
+//! `RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_WINDOW_SECONDS`, `TRUSTED_PROXIES`,
+//! `MAX_DEVICES_PER_USER`, `DEVICE_REGISTRATION_TIMEOUT` and `SESSION_CLEANUP_INTERVAL` (the
+//! rate limits below). The others are validated and take effect as their layers land.
+//!
+//! # Rate limits
+//!
+//! | route | limit | per |
+//! |---|---|---|
+//! | `GET /config/health` | none | |
+//! | `POST /auth/init` | 5 per 60 s | client IP |
+//! | `POST /playlist/generate` | 10 per 300 s | device (`X-Device-ID`, required) |
+//! | `POST /playlist/refine` | 20 per 300 s | device |
+//! | `GET /search` | 100 per 60 s | session (`X-Device-ID`, else client IP) |
+//! | every route but health | `RATE_LIMIT_REQUESTS_PER_MINUTE` per `RATE_LIMIT_WINDOW_SECONDS` | client IP |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::Query;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tower_shield::Config;
+use tower_shield::client_ip::ClientIpStrategy;
+use tower_shield::limiter::{MemoryStore, Quota};
+use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, Scope};
+use tower_shield::secure_headers::SecureHeaders;
+use tower_shield::{Config, ConfigError};
 
 /// Exit code for a configuration that cannot work (a bad variable, an address in use).
 const EXIT_CONFIG: u8 = 2;
@@ -81,7 +102,13 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().unwrap_or(config.bind());
     eprintln!("echotuner listening on http://{addr}");
 
-    let app = app(&config);
+    let app = match app(&config) {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("echotuner: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -100,16 +127,63 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The EchoTuner routes. Later protection layers wrap this router; `config` is what they will
-/// be built from.
-fn app(_config: &Config) -> Router {
-    Router::new()
+/// The EchoTuner routes behind the protection layers `config` enables.
+///
+/// Layers added last run first: security headers wrap the rate limit, so that its 429s carry
+/// them too.
+fn app(config: &Config) -> Result<Router, ConfigError> {
+    let mut router = Router::new()
         .route("/config/health", get(health))
         .route("/auth/init", post(auth_init))
         .route("/playlist/generate", post(playlist))
         .route("/playlist/refine", post(playlist))
         .route("/search", get(search))
-        .route("/admin/rate-limits", get(admin_rate_limits))
+        .route("/admin/rate-limits", get(admin_rate_limits));
+    if config.rate_limit_enabled() {
+        router = router.layer(rate_limit(config)?);
+    }
+    if config.secure_headers() {
+        router = router.layer(
+            SecureHeaders::builder()
+                .trusted_proxies(config.trusted_proxies().iter().copied())
+                .build()?,
+        );
+    }
+    Ok(router)
+}
+
+/// The guide's endpoint table: per-route limits on top of the global per-IP limit
+/// (`RATE_LIMIT_REQUESTS_PER_MINUTE` per `RATE_LIMIT_WINDOW_SECONDS`), the health check exempt,
+/// and at most `MAX_DEVICES_PER_USER` new device ids per client per
+/// `DEVICE_REGISTRATION_TIMEOUT`.
+fn rate_limit(config: &Config) -> Result<RateLimitLayer, ConfigError> {
+    let per = |n, secs| Quota::per(n, Duration::from_secs(secs));
+    let store = Arc::new(MemoryStore::builder().build()?);
+    // Idle keys are dropped eagerly every SESSION_CLEANUP_INTERVAL; the store's hard cap holds
+    // without it. The sweeper ends with the store.
+    if let Err(error) = store.spawn_sweeper(config.session_cleanup_interval()) {
+        eprintln!("echotuner: no sweeper thread ({error}); idle keys are evicted on demand");
+    }
+    RateLimit::builder()
+        .store(store)
+        .client_ip(ClientIpStrategy::from_config(config)?)
+        .exempt(Method::GET, "/config/health")
+        .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))
+        .policy(Policy::new("auth", per(5, 60)?, Scope::ip()).on(Method::POST, "/auth/init"))
+        .policy(
+            Policy::new("generate", per(10, 300)?, Scope::device())
+                .on(Method::POST, "/playlist/generate"),
+        )
+        .policy(
+            Policy::new("refine", per(20, 300)?, Scope::device())
+                .on(Method::POST, "/playlist/refine"),
+        )
+        .policy(Policy::new("search", per(100, 60)?, Scope::session()).on(Method::GET, "/search"))
+        .device_rotation(
+            config.max_devices_per_user(),
+            config.device_registration_timeout(),
+        )
+        .build()
 }
 
 async fn health() -> Json<Value> {

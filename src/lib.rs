@@ -23,9 +23,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client_ip;
 pub mod config;
 mod error;
 pub mod limiter;
+pub mod problem;
+#[cfg(feature = "rate-limit")]
+pub mod rate_limit;
+#[cfg(feature = "secure-headers")]
+pub mod secure_headers;
 
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};

@@ -6,7 +6,9 @@ use std::thread;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tower_shield::limiter::{Check, Clock, Decision, Key, ManualClock, MemoryStore, Quota, Scope};
+use tower_shield::limiter::{
+    Check, Clock, Decision, Key, ManualClock, MemoryStore, Namespace, Quota,
+};
 
 /// A token bucket kept the obvious way: `credit` nanoseconds of allowance, refilled by elapsed
 /// time up to `burst × interval`, spent `cost × interval` at a time. It shares no code with the
@@ -93,8 +95,8 @@ proptest! {
         clock.set(1);
         let store = MemoryStore::builder().max_keys(10_000).clock(clock.clone()).build().unwrap();
         let quotas = quotas();
-        let scopes = [Scope::new("q0"), Scope::new("q1"), Scope::new("q2")];
-        let key = |k: usize, q: usize| Key::hashed(&[k as u8]).in_scope(&scopes[q]);
+        let scopes = [Namespace::new("q0"), Namespace::new("q1"), Namespace::new("q2")];
+        let key = |k: usize, q: usize| Key::hashed(&[k as u8]).in_namespace(&scopes[q]);
         let mut buckets: Vec<Vec<Option<ModelBucket>>> = vec![vec![None; 3]; 4];
         for (advance, op) in trace {
             clock.advance(Duration::from_nanos(advance));
@@ -209,7 +211,7 @@ fn threads_with_overlapping_all_or_nothing_checks_never_overspend() {
                 for _ in 0..2_000 {
                     let checks = [
                         Check::new(own, &wide),
-                        Check::new(shared.in_scope(&Scope::new("n")), &narrow),
+                        Check::new(shared.in_namespace(&Namespace::new("n")), &narrow),
                     ];
                     if store.check_all(&checks).is_allowed() {
                         admitted.fetch_add(1, Ordering::Relaxed);

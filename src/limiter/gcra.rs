@@ -81,6 +81,18 @@ impl Decision {
         Duration::from_nanos(self.reset_after)
     }
 
+    /// The time until one more request of cost 1 becomes available: zero for a full bucket,
+    /// otherwise the rest of the current refill interval. This is draft-10's `t` ("time until
+    /// additional quota is made available"); for a refused request of cost 1 it equals
+    /// [`retry_after`](Self::retry_after).
+    pub fn replenish_after(&self) -> Duration {
+        if self.reset_after == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(self.interval - self.slack % self.interval)
+        }
+    }
+
     /// For a refused request, the wait after which the same request is admitted.
     ///
     /// `None` when the request was admitted, and when its cost exceeds the burst so that no
@@ -207,6 +219,19 @@ mod tests {
         assert!(!d.is_allowed());
         assert_eq!(d.retry_after(), None);
         assert_eq!(d.remaining(), 10);
+    }
+
+    #[test]
+    fn replenish_after_is_the_rest_of_the_interval() {
+        let quota = q(2, 2);
+        let (d, tat) = evaluate(0, 0, &quota, 1);
+        assert_eq!(d.replenish_after(), Duration::from_secs(1));
+        let (d, tat) = evaluate(tat.unwrap(), 300_000_000, &quota, 1);
+        assert_eq!(d.replenish_after(), Duration::from_millis(700));
+        let (denied, _) = evaluate(tat.unwrap(), 300_000_000, &quota, 1);
+        assert_eq!(Some(denied.replenish_after()), denied.retry_after());
+        let (full, _) = evaluate(0, 5, &quota, 0);
+        assert_eq!(full.replenish_after(), Duration::ZERO);
     }
 
     #[test]

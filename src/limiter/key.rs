@@ -14,7 +14,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use tower_shield::limiter::{Key, Scope};
+/// use tower_shield::limiter::{Key, Namespace};
 ///
 /// let v4: IpAddr = "192.0.2.7".parse().unwrap();
 /// let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
@@ -22,9 +22,9 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 /// assert_eq!(Key::hashed(b"device-42"), Key::hashed(b"device-42"));
 ///
 /// // The same client under two policies of one store needs two keys.
-/// let login = Scope::new("login");
-/// let search = Scope::new("search");
-/// assert_ne!(Key::from_ip(v4).in_scope(&login), Key::from_ip(v4).in_scope(&search));
+/// let login = Namespace::new("login");
+/// let search = Namespace::new("search");
+/// assert_ne!(Key::from_ip(v4).in_namespace(&login), Key::from_ip(v4).in_namespace(&search));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Key {
@@ -72,33 +72,33 @@ impl Key {
         ((self.hi as u128) << 64) | self.lo as u128
     }
 
-    /// This key within `scope`, distinct from the same key within any other scope.
+    /// This key within `namespace`, distinct from the same key within any other namespace.
     #[inline]
-    pub fn in_scope(self, scope: &Scope) -> Key {
+    pub fn in_namespace(self, namespace: &Namespace) -> Key {
         Key {
-            hi: self.hi ^ scope.mask.hi,
-            lo: self.lo ^ scope.mask.lo,
+            hi: self.hi ^ namespace.mask.hi,
+            lo: self.lo ^ namespace.mask.lo,
         }
     }
 }
 
 /// A namespace of keys (one per policy), so several policies can share one store.
 ///
-/// Keys are moved into a scope by XOR with a secret 128-bit mask derived from the scope's name;
-/// a client would need the process secret to make its key in one scope equal another client's
-/// key in another.
+/// Keys are moved into a namespace by XOR with a secret 128-bit mask derived from its name;
+/// a client would need the process secret to make its key in one namespace equal another
+/// client's key in another.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Scope {
+pub struct Namespace {
     mask: Key,
 }
 
-impl Scope {
-    /// The scope called `name`. Equal names give equal scopes within one process.
-    pub fn new(name: &str) -> Scope {
+impl Namespace {
+    /// The namespace called `name`. Equal names give equal namespaces within one process.
+    pub fn new(name: &str) -> Namespace {
         let mut tagged = Vec::with_capacity(name.len() + 6);
         tagged.extend_from_slice(b"scope\0");
         tagged.extend_from_slice(name.as_bytes());
-        Scope {
+        Namespace {
             mask: Key::hashed(&tagged),
         }
     }
@@ -133,12 +133,12 @@ mod tests {
     }
 
     #[test]
-    fn scopes_separate_and_round_trip() {
+    fn namespaces_separate_and_round_trip() {
         let k = Key::hashed(b"x");
-        let a = Scope::new("a");
-        assert_ne!(k.in_scope(&a), k);
-        assert_eq!(k.in_scope(&a).in_scope(&a), k);
-        assert_eq!(Scope::new("a"), a);
-        assert_ne!(Scope::new("b"), a);
+        let a = Namespace::new("a");
+        assert_ne!(k.in_namespace(&a), k);
+        assert_eq!(k.in_namespace(&a).in_namespace(&a), k);
+        assert_eq!(Namespace::new("a"), a);
+        assert_ne!(Namespace::new("b"), a);
     }
 }

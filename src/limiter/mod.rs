@@ -46,6 +46,6 @@ mod table;
 
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
 pub use gcra::Decision;
-pub use key::{Key, Scope};
+pub use key::{Key, Namespace};
 pub use quota::Quota;
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

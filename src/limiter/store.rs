@@ -223,12 +223,12 @@ impl<C: Clock> MemoryStore<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_shield::limiter::{Check, Key, ManualClock, MemoryStore, Quota, Scope};
+    /// use tower_shield::limiter::{Check, Key, ManualClock, MemoryStore, Quota, Namespace};
     ///
     /// let store = MemoryStore::builder().clock(ManualClock::new()).build()?;
     /// let (burst, hourly) = (Quota::per_second(10)?, Quota::per_hour(1)?);
     /// let ip = Key::hashed(b"client");
-    /// let (a, b) = (ip.in_scope(&Scope::new("burst")), ip.in_scope(&Scope::new("hourly")));
+    /// let (a, b) = (ip.in_namespace(&Namespace::new("burst")), ip.in_namespace(&Namespace::new("hourly")));
     ///
     /// assert!(store.check_all(&[Check::new(a, &burst), Check::new(b, &hourly)]).is_allowed());
     /// let v = store.check_all(&[Check::new(a, &burst), Check::new(b, &hourly)]);

@@ -1,0 +1,148 @@
+//! The RateLimit layer against tower_governor 0.8 (with its headers on), each wrapping the same
+//! trivial service, in one run. Ids: `stack/<case>/{tower_shield,tower_governor,bare}`; `bare`
+//! is the service alone, so each layer's added time is its figure minus `bare`.
+//!
+//! `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3 --noplot`, then
+//! `python3 benches/ratios.py stack_`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use tower::{Layer, Service, service_fn};
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_shield::limiter::Quota;
+use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+
+/// Polls a future that is ready at once (every service here is), without a runtime.
+fn now<F: Future>(f: F) -> F::Output {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("every service in this benchmark answers at once"),
+    }
+}
+
+/// A request as axum hands it over: with the peer address both as a plain `SocketAddr` (which
+/// tower-shield reads) and as `ConnectInfo` (which tower_governor's peer extractor reads).
+fn request() -> Request<Body> {
+    let peer = SocketAddr::from(([192, 0, 2, 7], 40_000));
+    let mut req = Request::get("/playlist/generate")
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut().insert(peer);
+    req.extensions_mut().insert(ConnectInfo(peer));
+    req
+}
+
+fn bench_case<S, B>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    mut svc: S,
+) where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+{
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+            black_box(now(svc.call(request())).unwrap().status())
+        })
+    });
+}
+
+fn inner() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
+    service_fn(|_req: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) })
+}
+
+fn cases(c: &mut Criterion) {
+    // allow: a quota so large nothing is refused; deny: 1 per hour, spent before measuring
+    for (case, ours, theirs) in [
+        (
+            "allow",
+            Quota::per_second(u32::MAX).unwrap(),
+            GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(u32::MAX)
+                .use_headers()
+                .finish()
+                .unwrap(),
+        ),
+        (
+            "deny",
+            Quota::per_hour(1).unwrap(),
+            GovernorConfigBuilder::default()
+                .per_second(3600)
+                .burst_size(1)
+                .use_headers()
+                .finish()
+                .unwrap(),
+        ),
+    ] {
+        let mut g = c.benchmark_group(format!("stack/{case}"));
+        g.measurement_time(Duration::from_secs(3));
+        let shield = RateLimit::builder()
+            .policy(Policy::new("ip", ours, Scope::ip()))
+            .build()
+            .unwrap()
+            .layer(inner());
+        let governor = GovernorLayer::new(theirs).layer(inner());
+        // Both layers must really be limiting, with their headers, before they are timed.
+        let (mut s, mut t) = (shield.clone(), governor.clone());
+        let (ours, theirs) = (
+            now(s.call(request())).unwrap(),
+            now(t.call(request())).unwrap(),
+        );
+        assert!(
+            ours.headers().contains_key("ratelimit"),
+            "{:?}",
+            ours.headers()
+        );
+        assert!(
+            theirs.headers().contains_key("x-ratelimit-limit"),
+            "{} {:?}",
+            theirs.status(),
+            theirs.headers()
+        );
+        if case == "deny" {
+            let (ours, theirs) = (
+                now(s.call(request())).unwrap(),
+                now(t.call(request())).unwrap(),
+            );
+            assert_eq!(
+                (ours.status().as_u16(), theirs.status().as_u16()),
+                (429, 429)
+            );
+        }
+        bench_case(&mut g, "tower_shield", shield);
+        bench_case(&mut g, "tower_governor", governor);
+        bench_case(&mut g, "bare", inner());
+        g.finish();
+    }
+}
+
+/// The layer on a route none of its policies covers: what every unlimited request pays.
+fn unlimited_route(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stack/unlimited_route");
+    let policy = Policy::new("ip", Quota::per_minute(60).unwrap(), Scope::ip())
+        .on(http::Method::POST, "/auth/init");
+    let shield = RateLimit::builder()
+        .policy(policy)
+        .build()
+        .unwrap()
+        .layer(inner());
+    bench_case(&mut g, "tower_shield", shield);
+    bench_case(&mut g, "bare", inner());
+    g.finish();
+}
+
+criterion_group!(benches, cases, unlimited_route);
+criterion_main!(benches);

@@ -1,0 +1,115 @@
+use std::sync::Arc;
+
+use http::{HeaderValue, Method};
+use ipnet::IpNet;
+use tower_layer::Layer;
+
+use super::device::DeviceRotation;
+use super::monitor::RateLimitMonitor;
+use super::policy::{Route, Scope};
+use super::service::RateLimitService;
+use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
+use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace, Quota};
+
+/// Applies rate-limit policies to every request of the wrapped service.
+///
+/// Built by [`RateLimit::builder`](super::RateLimit::builder). Cloning the layer shares its
+/// store, policies and monitor.
+pub struct RateLimitLayer<C: Clock = CoarseClock> {
+    pub(crate) shared: Arc<Shared<C>>,
+}
+
+impl<C: Clock> Clone for RateLimitLayer<C> {
+    fn clone(&self) -> Self {
+        RateLimitLayer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<C: Clock> std::fmt::Debug for RateLimitLayer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field(
+                "policies",
+                &self
+                    .shared
+                    .targets
+                    .iter()
+                    .map(|t| &t.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("dry_run", &self.shared.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Clock> RateLimitLayer<C> {
+    /// The monitor of refusals, for a "top offenders" view.
+    pub fn monitor(&self) -> &Arc<RateLimitMonitor> {
+        &self.shared.monitor
+    }
+
+    /// The store the limits are kept in.
+    pub fn store(&self) -> &Arc<MemoryStore<C>> {
+        &self.shared.store
+    }
+}
+
+impl<S, C: Clock> Layer<S> for RateLimitLayer<C> {
+    type Service = RateLimitService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// One policy, compiled: its key namespace and its `RateLimit-Policy` value rendered once.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) quota: Quota,
+    pub(crate) scope: Scope,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) namespace: Namespace,
+    pub(crate) policy_header: HeaderValue,
+    /// `"name";r=`, the start of this policy's `RateLimit` value.
+    pub(crate) rate_prefix: Box<[u8]>,
+    /// The problem document of this policy's 429, rendered once.
+    pub(crate) refusal_body: bytes::Bytes,
+    /// The headers every 429 of this policy carries, rendered once.
+    pub(crate) refusal_headers: http::HeaderMap,
+}
+
+impl Target {
+    #[inline]
+    pub(crate) fn applies(&self, method: &Method, path: &str) -> bool {
+        self.routes.is_empty() || self.routes.iter().any(|r| r.matches(method, path))
+    }
+}
+
+/// Everything the services of one layer share.
+pub(crate) struct Shared<C: Clock> {
+    pub(crate) store: Arc<MemoryStore<C>>,
+    pub(crate) client_ip: ClientIpStrategy,
+    pub(crate) grouping: Ipv6Grouping,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) exempt: Vec<Route>,
+    pub(crate) allow: Vec<IpNet>,
+    pub(crate) block: Vec<IpNet>,
+    pub(crate) dry_run: bool,
+    pub(crate) legacy_headers: bool,
+    pub(crate) device_rotation: Option<DeviceRotation>,
+    pub(crate) monitor: Arc<RateLimitMonitor>,
+}
+
+impl<C: Clock> std::fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("targets", &self.targets)
+            .finish_non_exhaustive()
+    }
+}

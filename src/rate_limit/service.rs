@@ -1,0 +1,397 @@
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::header::{HeaderName, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::headers;
+use super::layer::{Shared, Target};
+use super::policy::{RequestHead, Scope, valid_identifier};
+use crate::client_ip::ClientIpError;
+use crate::limiter::{Check, Clock, Decision, Key};
+use crate::problem::{Problem, ShieldBody};
+
+pub(crate) const QUOTA_EXCEEDED: &str =
+    "https://iana.org/assignments/http-problem-types#quota-exceeded";
+const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub(crate) const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const INLINE_POLICIES: usize = 8;
+
+/// The [`RateLimitLayer`](super::RateLimitLayer)'s service.
+#[derive(Clone, Debug)]
+pub struct RateLimitService<S, C: Clock> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared<C>>,
+}
+
+/// What the limit decided before the inner service is called.
+// Lives on the stack for one call; boxing the headers would allocate on every admission.
+#[allow(clippy::large_enum_variant)]
+enum Outcome {
+    /// Not limited at all (exempt, allow-listed, or no policy applies).
+    Pass,
+    /// Admitted under a policy: these headers go on the response.
+    Limited(RateHeaders),
+    /// Refused: this response goes back without calling the inner service.
+    Refuse(Problem),
+    /// Refused by a policy: a 429 with these headers and this prepared body.
+    Exceeded(HeaderMap, bytes::Bytes),
+}
+
+/// The `RateLimit-Policy` and `RateLimit` values of the binding policy, and the numbers of
+/// the legacy headers when they are on.
+#[derive(Debug)]
+pub(crate) struct RateHeaders {
+    policy: HeaderValue,
+    limit: HeaderValue,
+    legacy: Option<(u32, u32, u64)>,
+}
+
+impl RateHeaders {
+    fn apply(self, headers: &mut HeaderMap) {
+        headers.insert(RATE_LIMIT_POLICY, self.policy);
+        headers.insert(RATE_LIMIT, self.limit);
+        if let Some((limit, remaining, reset)) = self.legacy {
+            for (name, value) in headers::legacy(limit, remaining, reset) {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+impl<C: Clock> Shared<C> {
+    fn rate_headers(&self, target: &Target, decision: &Decision) -> RateHeaders {
+        let t = headers::reset_secs(decision);
+
+        RateHeaders {
+            policy: target.policy_header.clone(),
+            limit: headers::rate_limit_after(&target.rate_prefix, decision.remaining(), t),
+            legacy: self
+                .legacy_headers
+                .then(|| (decision.limit(), decision.remaining(), t)),
+        }
+    }
+
+    fn decide(&self, head: &RequestHead<'_>) -> Outcome {
+        let (method, path) = (head.method(), head.uri().path());
+        if self.exempt.iter().any(|r| r.matches(method, path)) {
+            return Outcome::Pass;
+        }
+        let peer = crate::client_ip::PeerAddr::find(head.extensions()).map(|a| a.ip());
+        let ip = match self.client_ip.resolve_from(peer, head.headers()) {
+            Ok(ip) => ip,
+            Err(e) => return self.unresolved(e),
+        };
+        if self.block.iter().any(|net| net.contains(&ip)) {
+            tracing::warn!(target: "tower_shield::security", event = "suspicious_activity", owasp = "authz_fail", reason = "blocked address", client_ip = %ip);
+            return Outcome::Refuse(
+                Problem::new(StatusCode::FORBIDDEN)
+                    .detail("requests from this address are blocked"),
+            );
+        }
+        if self.allow.iter().any(|net| net.contains(&ip)) {
+            return Outcome::Pass;
+        }
+        let ip_key = self.grouping.key(ip);
+
+        // (target index, key) of every policy that applies, on the stack for up to
+        // INLINE_POLICIES of them.
+        let mut matched = [(0usize, Key::GLOBAL); INLINE_POLICIES];
+        let mut spilled: Vec<(usize, Key)> = Vec::new();
+        let mut count = 0;
+        let mut device: Option<&[u8]> = None;
+        for (index, target) in self.targets.iter().enumerate() {
+            if !target.applies(method, path) {
+                continue;
+            }
+            let key = match &target.scope {
+                Scope::Ip => ip_key,
+                Scope::Global => Key::GLOBAL,
+                Scope::Session(name) => match single_identifier(head.headers(), name) {
+                    Some(id) => {
+                        device.get_or_insert(id);
+                        Key::hashed(id)
+                    }
+                    None => ip_key,
+                },
+                Scope::Device(name) => match device_identifier(head.headers(), name) {
+                    Ok(id) => {
+                        device.get_or_insert(id);
+                        Key::hashed(id)
+                    }
+                    Err(problem) => return Outcome::Refuse(problem),
+                },
+                Scope::Custom(key) => match key(head) {
+                    Some(k) => k,
+                    None => continue,
+                },
+            };
+            let entry = (index, key.in_namespace(&target.namespace));
+            if count < INLINE_POLICIES {
+                matched[count] = entry;
+            } else {
+                if spilled.is_empty() {
+                    spilled.extend_from_slice(&matched);
+                }
+                spilled.push(entry);
+            }
+            count += 1;
+        }
+        if count == 0 {
+            return Outcome::Pass;
+        }
+        if let (Some(rotation), Some(id)) = (&self.device_rotation, device) {
+            if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
+                tracing::warn!(target: "tower_shield::security", event = "rate_limit_exceeded", owasp = "excess_rate_limit_exceeded", policy = "device-rotation", scope = "ip", client_ip = %ip, dry_run = self.dry_run);
+                if !self.dry_run {
+                    record(&self.monitor, "device-rotation", ip, &Scope::Ip, None);
+                    return Outcome::Refuse(
+                        Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                            .type_uri(QUOTA_EXCEEDED)
+                            .detail(format!(
+                                "too many new device ids from this client: at most {} per registration period",
+                                rotation.max()
+                            ))
+                            .header(RETRY_AFTER, headers::seconds(headers::retry_after_secs(wait))),
+                    );
+                }
+            }
+        }
+        let matched = if spilled.is_empty() {
+            &matched[..count]
+        } else {
+            &spilled[..]
+        };
+        let (decision, target) = match matched {
+            // One policy, the common case: a plain check, no all-or-nothing bookkeeping.
+            [(index, key)] => {
+                let target = &self.targets[*index];
+                (self.store.check(*key, &target.quota), target)
+            }
+            _ => self.check_all(matched),
+        };
+        let rate = self.rate_headers(target, &decision);
+        if decision.is_allowed() {
+            return Outcome::Limited(rate);
+        }
+        let wait = decision.retry_after();
+        tracing::warn!(
+            target: "tower_shield::security",
+            event = "rate_limit_exceeded",
+            owasp = "excess_rate_limit_exceeded",
+            policy = %target.name,
+            scope = target.scope.kind(),
+            client_ip = %ip,
+            device_hash = device.map(short_hash),
+            dry_run = self.dry_run,
+        );
+        if self.dry_run {
+            return Outcome::Limited(rate);
+        }
+        record(&self.monitor, &target.name, ip, &target.scope, device);
+        // The policy's prepared headers (content type, cache control, RateLimit-Policy), then
+        // this decision's.
+        let mut response_headers = target.refusal_headers.clone();
+        if let Some(wait) = wait {
+            response_headers.insert(
+                RETRY_AFTER,
+                headers::seconds(headers::retry_after_secs(wait)),
+            );
+        }
+        rate.apply(&mut response_headers);
+        Outcome::Exceeded(response_headers, target.refusal_body.clone())
+    }
+
+    /// Checks several policies all-or-nothing; the binding decision and its policy.
+    fn check_all(&self, matched: &[(usize, Key)]) -> (Decision, &Target) {
+        let first = &self.targets[matched[0].0];
+        let check = |&(index, key): &(usize, Key)| Check::new(key, &self.targets[index].quota);
+        let verdict = if matched.len() <= INLINE_POLICIES {
+            let mut checks = [Check::new(Key::GLOBAL, &first.quota); INLINE_POLICIES];
+            for (c, m) in checks.iter_mut().zip(matched) {
+                *c = check(m);
+            }
+            self.store.check_all(&checks[..matched.len()])
+        } else {
+            self.store
+                .check_all(&matched.iter().map(check).collect::<Vec<_>>())
+        };
+        (verdict.binding, &self.targets[matched[verdict.index].0])
+    }
+
+    fn unresolved(&self, e: ClientIpError) -> Outcome {
+        match e {
+            ClientIpError::MissingPeer => {
+                tracing::error!(target: "tower_shield::security", error = %e, "rate limit cannot tell clients apart");
+                Outcome::Refuse(Problem::new(StatusCode::INTERNAL_SERVER_ERROR).detail(
+                    "the server cannot identify clients; its operator has been told how to fix it",
+                ))
+            }
+            other => {
+                tracing::warn!(target: "tower_shield::security", event = "input_validation_fail", owasp = "input_validation_fail", error = %other);
+                Outcome::Refuse(Problem::new(StatusCode::BAD_REQUEST).detail(other.to_string()))
+            }
+        }
+    }
+}
+
+/// The 429 of a policy: its problem document, prepared when the layer was built, and headers.
+fn exceeded<B>(headers: HeaderMap, body: bytes::Bytes) -> Response<ShieldBody<B>> {
+    let mut response = Response::new(ShieldBody::full(body));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The label the monitor shows for a refused client: the address, or a short hash of the
+/// device id (never the raw id), written on the stack.
+fn record(
+    monitor: &super::RateLimitMonitor,
+    policy: &str,
+    ip: IpAddr,
+    scope: &Scope,
+    device: Option<&[u8]>,
+) {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let mut out = &mut buf[..];
+    // An IPv6 address is at most 45 characters and a device label 15: both fit.
+    let _ = match (scope, device) {
+        (Scope::Session(_) | Scope::Device(_), Some(id)) => {
+            write!(out, "device:{:08x}", short_hash(id))
+        }
+        (Scope::Global, _) => write!(out, "global"),
+        _ => match ip {
+            // core::fmt costs more than the rest of a refusal; four itoa calls do not.
+            IpAddr::V4(v4) => {
+                let mut digits = itoa::Buffer::new();
+                let mut result = Ok(());
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    let sep: &[u8] = if i == 0 { b"" } else { b"." };
+                    result = result
+                        .and(out.write_all(sep))
+                        .and(out.write_all(digits.format(octet).as_bytes()));
+                }
+                result
+            }
+            IpAddr::V6(_) => write!(out, "{ip}"),
+        },
+    };
+    let written = 64 - out.len();
+    monitor.record_refusal(policy, std::str::from_utf8(&buf[..written]).unwrap_or("?"));
+}
+
+/// 32 bits of the keyed hash of a device id: enough to tell devices apart in a log or the
+/// monitor, useless to recover the id.
+fn short_hash(id: &[u8]) -> u32 {
+    (Key::hashed(id).to_u128() >> 96) as u32
+}
+
+/// The one value of `name` if there is exactly one and it is a valid identifier.
+fn single_identifier<'p>(headers: &'p HeaderMap, name: &HeaderName) -> Option<&'p [u8]> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) if valid_identifier(v.as_bytes()) => Some(v.as_bytes()),
+        _ => None,
+    }
+}
+
+fn device_identifier<'p>(headers: &'p HeaderMap, name: &HeaderName) -> Result<&'p [u8], Problem> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Err(Problem::new(StatusCode::BAD_REQUEST)
+            .detail(format!("device id required: send the {name} header"))),
+        (Some(v), None) if valid_identifier(v.as_bytes()) => Ok(v.as_bytes()),
+        (Some(_), None) => Err(Problem::new(StatusCode::BAD_REQUEST).detail(format!(
+            "invalid device id: {name} must be 1 to 64 of A-Z a-z 0-9 _ -"
+        ))),
+        (Some(_), Some(_)) => Err(Problem::new(StatusCode::BAD_REQUEST)
+            .detail(format!("invalid device id: send exactly one {name} header"))),
+    }
+}
+
+impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    C: Clock,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let headers = match self.shared.decide(&RequestHead::of(&req)) {
+            Outcome::Pass => None,
+            Outcome::Limited(headers) => Some(headers),
+            Outcome::Refuse(problem) => return ResponseFuture::ready(problem.into_response()),
+            Outcome::Exceeded(headers, body) => {
+                return ResponseFuture::ready(exceeded(headers, body));
+            }
+        };
+        ResponseFuture {
+            kind: Kind::Inner {
+                future: self.inner.call(req),
+                headers,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RateLimitService`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Inner { #[pin] future: F, headers: Option<RateHeaders> },
+        Ready { response: Option<Response<ShieldBody<B>>> },
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    fn ready(response: Response<ShieldBody<B>>) -> Self {
+        ResponseFuture {
+            kind: Kind::Ready {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ShieldBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future, headers } => {
+                let response = ready!(future.poll(cx))?;
+                let mut response = response.map(ShieldBody::inner);
+                if let Some(h) = headers.take() {
+                    h.apply(response.headers_mut());
+                }
+                Poll::Ready(Ok(response))
+            }
+            KindProj::Ready { response } => match response.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}

@@ -1,0 +1,526 @@
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::Entry;
+use http::header::{
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY, STRICT_TRANSPORT_SECURITY,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use tower_layer::Layer;
+
+use super::nonce::CspNonce;
+use super::service::SecureHeadersService;
+use super::{Merge, SecureHeadersBuilder, SkipSecureHeaders};
+use crate::error::{ConfigError, ConfigErrors};
+
+const REPORTING_ENDPOINTS: HeaderName = HeaderName::from_static("reporting-endpoints");
+
+/// Adds security headers to every response of the wrapped service, and removes banners.
+///
+/// Built by [`SecureHeaders::builder`](super::SecureHeaders::builder) or a preset. Cloning is
+/// cheap (one shared, immutable configuration).
+#[derive(Clone)]
+pub struct SecureHeadersLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SecureHeadersLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureHeadersLayer")
+            .field(
+                "headers",
+                &self
+                    .shared
+                    .statics
+                    .iter()
+                    .map(|s| &s.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("nonce", &self.shared.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for SecureHeadersLayer {
+    type Service = SecureHeadersService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SecureHeadersService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl SecureHeadersLayer {
+    /// The headers this layer sends on a response to a plain request (no HSTS, no nonce),
+    /// in order. Useful to check a configuration, or to decorate a response built outside
+    /// the layer.
+    pub fn static_headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.shared.statics.iter().map(|s| (&s.name, &s.value))
+    }
+
+    /// The `Strict-Transport-Security` value, if HSTS is on.
+    pub fn hsts_value(&self) -> Option<&HeaderValue> {
+        self.shared.hsts.as_ref().map(|h| &h.value)
+    }
+
+    /// The headers this layer removes from every response.
+    pub fn removed_headers(&self) -> &[HeaderName] {
+        &self.shared.remove
+    }
+}
+
+/// One header with a value fixed at build time.
+#[derive(Debug)]
+pub(crate) struct Static {
+    pub(crate) name: HeaderName,
+    pub(crate) value: HeaderValue,
+    pub(crate) merge: Merge,
+}
+
+/// A policy with a nonce: `pieces.join(nonce)`, or `fallback` (the policy without nonces,
+/// stricter) should the spliced value fail to parse.
+#[derive(Debug)]
+pub(crate) struct Spliced {
+    pub(crate) name: HeaderName,
+    pub(crate) pieces: Box<[Bytes]>,
+    pub(crate) len: usize,
+    pub(crate) fallback: HeaderValue,
+    pub(crate) merge: Merge,
+}
+
+/// Everything the services of one layer share, immutable after build.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) statics: Box<[Static]>,
+    pub(crate) spliced: Box<[Spliced]>,
+    pub(crate) hsts: Option<Static>,
+    pub(crate) hsts_always: bool,
+    pub(crate) trusted_proxies: Box<[IpNet]>,
+    pub(crate) remove: Box<[HeaderName]>,
+    /// For long removal lists: a set to test the response's (few) names against.
+    pub(crate) remove_set: Option<HashSet<HeaderName, foldhash::fast::RandomState>>,
+    pub(crate) nonce: bool,
+    /// How many headers a response may gain.
+    pub(crate) reserve: usize,
+}
+
+impl Shared {
+    /// Removes banners, then adds the headers, honouring merge rules and `SkipSecureHeaders`.
+    pub(crate) fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        skip: Option<&SkipSecureHeaders>,
+        hsts: bool,
+        nonce: Option<&CspNonce>,
+    ) {
+        self.remove_banners(headers);
+        if matches!(skip, Some(s) if s.skips_all()) {
+            return;
+        }
+        let _ = headers.try_reserve(self.reserve);
+        let skipped = |name: &HeaderName| skip.is_some_and(|s| s.skips(name));
+        for s in self.statics.iter() {
+            if !skipped(&s.name) {
+                put(headers, &s.name, s.value.clone(), s.merge);
+            }
+        }
+        if let Some(nonce) = nonce {
+            for s in self.spliced.iter() {
+                if skipped(&s.name)
+                    || (s.merge == Merge::KeepExisting && headers.contains_key(&s.name))
+                {
+                    continue;
+                }
+                let value = splice(s, nonce.as_bytes()).unwrap_or_else(|| s.fallback.clone());
+                // moved, not cloned: cloning a fresh `Bytes` would allocate its shared header
+                put(headers, &s.name, value, s.merge);
+            }
+        }
+        if hsts {
+            if let Some(h) = &self.hsts {
+                if !skipped(&h.name) {
+                    put(headers, &h.name, h.value.clone(), h.merge);
+                }
+            }
+        }
+    }
+
+    fn remove_banners(&self, headers: &mut HeaderMap) {
+        if self.remove.is_empty() || headers.is_empty() {
+            return;
+        }
+        match &self.remove_set {
+            Some(set) => {
+                // The response has a handful of names; the list may have dozens.
+                if headers.keys().any(|k| set.contains(k)) {
+                    for name in self.remove.iter() {
+                        headers.remove(name);
+                    }
+                }
+            }
+            None => {
+                for name in self.remove.iter() {
+                    headers.remove(name);
+                }
+            }
+        }
+    }
+}
+
+fn put(headers: &mut HeaderMap, name: &HeaderName, value: HeaderValue, merge: Merge) {
+    // `try_*` never panic; a map at its size limit simply gets no more headers.
+    match merge {
+        Merge::KeepExisting => {
+            if let Ok(Entry::Vacant(slot)) = headers.try_entry(name) {
+                let _ = slot.try_insert(value);
+            }
+        }
+        Merge::Override => {
+            let _ = headers.try_insert(name.clone(), value);
+        }
+        Merge::Append => {
+            let _ = headers.try_append(name.clone(), value);
+        }
+    }
+}
+
+fn splice(s: &Spliced, nonce: &[u8]) -> Option<HeaderValue> {
+    // exact capacity, so `Bytes::from` takes the buffer over without a second allocation
+    let mut out = Vec::with_capacity(s.len + nonce.len() * s.pieces.len().saturating_sub(1));
+    for (i, p) in s.pieces.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(nonce);
+        }
+        out.extend_from_slice(p);
+    }
+    HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
+}
+
+/// Makes later clones of a value reference-count increments only: the first clone of a value
+/// parsed from a `String` promotes its buffer to a shared one, which allocates once, here.
+fn warm<T: Clone>(value: T) -> T {
+    drop(value.clone());
+    value
+}
+
+fn header_name(errors: &mut ConfigErrors, setting: &'static str, name: &str) -> Option<HeaderName> {
+    match HeaderName::from_bytes(name.as_bytes()) {
+        Ok(n) => Some(warm(n)),
+        Err(_) => {
+            errors.push(
+                setting,
+                format!("`{}` is not a valid header name", name.escape_debug()),
+            );
+            None
+        }
+    }
+}
+
+fn header_value(
+    errors: &mut ConfigErrors,
+    setting: &'static str,
+    name: &str,
+    value: &str,
+) -> Option<HeaderValue> {
+    match HeaderValue::from_str(value) {
+        Ok(v) => Some(warm(v)),
+        Err(_) => {
+            errors.push(
+                setting,
+                format!(
+                    "the value of `{name}` (`{}`) is not a valid header value",
+                    value.escape_debug()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Reporting-Endpoints keys are structured-field keys: `[a-z*][a-z0-9_.*-]*`.
+fn valid_endpoint_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    matches!(b.first(), Some(b'a'..=b'z' | b'*'))
+        && b.iter()
+            .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*'))
+}
+
+pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, ConfigError> {
+    let mut errors = ConfigErrors::default();
+    let merge_of = |name: &HeaderName| {
+        b.merges
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
+            .map_or(b.default_merge, |(_, m)| *m)
+    };
+
+    let remove: Vec<HeaderName> = b
+        .remove
+        .iter()
+        .filter_map(|n| header_name(&mut errors, "secure_headers.remove", n))
+        .fold(Vec::new(), |mut acc, n| {
+            if !acc.contains(&n) {
+                acc.push(n);
+            }
+            acc
+        });
+
+    let mut statics = Vec::new();
+    for (n, v) in &b.headers {
+        let Some(name) = header_name(&mut errors, "secure_headers.header", n) else {
+            continue;
+        };
+        if name == CONTENT_SECURITY_POLICY || name == CONTENT_SECURITY_POLICY_REPORT_ONLY {
+            errors.push(
+                "secure_headers.header",
+                format!("set `{name}` with `csp(Csp::builder()…)` so it is checked (and can carry nonces)"),
+            );
+            continue;
+        }
+        if name == STRICT_TRANSPORT_SECURITY {
+            errors.push(
+                "secure_headers.header",
+                "set HSTS with `hsts(Hsts::new()…)` so it is sent only over HTTPS",
+            );
+            continue;
+        }
+        if let Some(value) = header_value(&mut errors, "secure_headers.header", n, v) {
+            statics.push(Static {
+                merge: merge_of(&name),
+                name,
+                value,
+            });
+        }
+    }
+
+    let (has_csp, has_csp_ro) = (b.csp.is_some(), b.csp_report_only.is_some());
+    let mut spliced = Vec::new();
+    let mut nonce = false;
+    let mut report_groups: Vec<String> = Vec::new();
+    for (setting, name, csp) in [
+        ("secure_headers.csp", CONTENT_SECURITY_POLICY, b.csp),
+        (
+            "secure_headers.csp_report_only",
+            CONTENT_SECURITY_POLICY_REPORT_ONLY,
+            b.csp_report_only,
+        ),
+    ] {
+        if let Some(c) = &csp {
+            report_groups.extend(c.report_groups().map(str::to_owned));
+        }
+        let Some(csp) = csp.and_then(|c| errors.take(c.build_as(setting))) else {
+            continue;
+        };
+        for w in csp.warnings() {
+            tracing::warn!(target: "tower_shield::secure_headers", setting, "{w}");
+        }
+        let merge = merge_of(&name);
+        let Some(fallback) = header_value(&mut errors, setting, name.as_str(), &csp.to_string())
+        else {
+            continue;
+        };
+        if csp.uses_nonce() {
+            nonce = true;
+            let pieces: Vec<Bytes> = csp.pieces().into_iter().map(Bytes::from).collect();
+            spliced.push(Spliced {
+                len: pieces.iter().map(Bytes::len).sum(),
+                pieces: pieces.into_boxed_slice(),
+                name,
+                fallback,
+                merge,
+            });
+        } else {
+            statics.push(Static {
+                name,
+                value: fallback,
+                merge,
+            });
+        }
+    }
+    // the policies first (enforced, then report-only), then the rest in the builder's order
+    csp_first(&mut statics);
+
+    if !b.reporting_endpoints.is_empty() {
+        let mut value = String::new();
+        for (i, (name, url)) in b.reporting_endpoints.iter().enumerate() {
+            if !valid_endpoint_name(name) {
+                errors.push(
+                    "secure_headers.reporting_endpoint",
+                    format!(
+                        "`{}` is not an endpoint name (lower-case letters, digits, `_-.*`)",
+                        name.escape_debug()
+                    ),
+                );
+            }
+            if url.is_empty()
+                || url
+                    .bytes()
+                    .any(|c| !c.is_ascii_graphic() || c == b'"' || c == b'\\')
+            {
+                errors.push(
+                    "secure_headers.reporting_endpoint",
+                    format!(
+                        "`{}` is not a URL (no spaces, quotes or backslashes)",
+                        url.escape_debug()
+                    ),
+                );
+            }
+            if b.reporting_endpoints[..i].iter().any(|(n, _)| n == name) {
+                errors.push(
+                    "secure_headers.reporting_endpoint",
+                    format!("endpoint `{name}` is declared twice"),
+                );
+            }
+            if i > 0 {
+                value.push_str(", ");
+            }
+            value.push_str(&format!("{name}=\"{url}\""));
+        }
+        if let Some(value) = header_value(
+            &mut errors,
+            "secure_headers.reporting_endpoint",
+            "reporting-endpoints",
+            &value,
+        ) {
+            statics.push(Static {
+                merge: merge_of(&REPORTING_ENDPOINTS),
+                name: REPORTING_ENDPOINTS,
+                value,
+            });
+        }
+    }
+    for g in &report_groups {
+        if !b.reporting_endpoints.iter().any(|(n, _)| n == g) {
+            errors.push(
+                "secure_headers.csp",
+                format!("`report-to {g}` names no endpoint; add `reporting_endpoint(\"{g}\", \"https://…\")`"),
+            );
+        }
+    }
+
+    let hsts = match b.hsts {
+        Some(h) => {
+            if h.preload && (!h.include_subdomains || h.max_age < 31_536_000) {
+                errors.push(
+                    "secure_headers.hsts",
+                    "`preload` needs `includeSubDomains` and a max-age of at least one year (31536000 s)",
+                );
+            }
+            header_value(
+                &mut errors,
+                "secure_headers.hsts",
+                "strict-transport-security",
+                &h.render(),
+            )
+            .map(|value| {
+                (
+                    Static {
+                        name: STRICT_TRANSPORT_SECURITY,
+                        value,
+                        merge: merge_of(&STRICT_TRANSPORT_SECURITY),
+                    },
+                    h.always,
+                )
+            })
+        }
+        None => None,
+    };
+
+    for (i, s) in statics.iter().enumerate() {
+        if statics[..i].iter().any(|t| t.name == s.name) {
+            errors.push(
+                "secure_headers.header",
+                format!("`{}` is set twice", s.name),
+            );
+        }
+        if remove.contains(&s.name) {
+            errors.push(
+                "secure_headers.remove",
+                format!(
+                    "`{}` is both sent and removed; drop it from one of the lists",
+                    s.name
+                ),
+            );
+        }
+    }
+    for s in &spliced {
+        if remove.contains(&s.name) {
+            errors.push(
+                "secure_headers.remove",
+                format!("`{}` is both sent and removed", s.name),
+            );
+        }
+    }
+    if hsts.is_some() && remove.contains(&STRICT_TRANSPORT_SECURITY) {
+        errors.push(
+            "secure_headers.remove",
+            "`strict-transport-security` is both sent and removed",
+        );
+    }
+
+    for (n, _) in &b.merges {
+        match HeaderName::from_bytes(n.as_bytes()) {
+            Err(_) => errors.push(
+                "secure_headers.merge",
+                format!("`{}` is not a valid header name", n.escape_debug()),
+            ),
+            Ok(name) => {
+                let sent = statics.iter().any(|s| s.name == name)
+                    || spliced.iter().any(|s| s.name == name)
+                    || (hsts.is_some() && name == STRICT_TRANSPORT_SECURITY);
+                // a header whose own value failed above is reported there already
+                let failed = b.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n))
+                    || (has_csp && name == CONTENT_SECURITY_POLICY)
+                    || (has_csp_ro && name == CONTENT_SECURITY_POLICY_REPORT_ONLY)
+                    || (!b.reporting_endpoints.is_empty() && name == REPORTING_ENDPOINTS);
+                if !sent && !failed {
+                    errors.push(
+                        "secure_headers.merge",
+                        format!("a merge rule for `{name}`, which this layer does not send"),
+                    );
+                }
+            }
+        }
+    }
+
+    let reserve = statics.len() + spliced.len() + usize::from(hsts.is_some());
+    let remove_set = (remove.len() > 8).then(|| remove.iter().cloned().collect());
+    errors.finish(|| {
+        let (hsts, hsts_always) = match hsts {
+            Some((s, always)) => (Some(s), always),
+            None => (None, false),
+        };
+        SecureHeadersLayer {
+            shared: Arc::new(Shared {
+                statics: statics.into_boxed_slice(),
+                spliced: spliced.into_boxed_slice(),
+                hsts,
+                hsts_always,
+                trusted_proxies: b.trusted_proxies.into_boxed_slice(),
+                remove: remove.into_boxed_slice(),
+                remove_set,
+                nonce,
+                reserve,
+            }),
+        }
+    })
+}
+
+/// Moves the CSP headers (if any) to the front, enforced first.
+fn csp_first(statics: &mut [Static]) {
+    statics.sort_by_key(|s| {
+        if s.name == CONTENT_SECURITY_POLICY {
+            0
+        } else if s.name == CONTENT_SECURITY_POLICY_REPORT_ONLY {
+            1
+        } else {
+            2
+        }
+    });
+}

@@ -1,0 +1,602 @@
+//! Black-box tests of the RateLimit layer through `tower::ServiceExt::oneshot`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower_shield::client_ip::ClientIpStrategy;
+use tower_shield::limiter::{Key, ManualClock, MemoryStore, Quota};
+use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, Scope};
+
+type App = tower::util::BoxCloneService<
+    Request<String>,
+    Response<tower_shield::problem::ShieldBody<String>>,
+    Infallible,
+>;
+
+fn wrap(layer: RateLimitLayer<ManualClock>) -> App {
+    let svc =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|_req: Request<String>| async {
+                Ok::<_, Infallible>(Response::new("ok".to_string()))
+            }));
+    tower::util::BoxCloneService::new(svc)
+}
+
+fn store(clock: &ManualClock) -> Arc<MemoryStore<ManualClock>> {
+    Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap())
+}
+
+fn req(method: Method, path: &str, peer: &str, headers: &[(&str, &str)]) -> Request<String> {
+    let mut r = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let mut r = r.body(String::new()).unwrap();
+    r.extensions_mut()
+        .insert(peer.parse::<SocketAddr>().unwrap());
+    r
+}
+
+async fn send(
+    app: &mut App,
+    r: Request<String>,
+) -> Response<tower_shield::problem::ShieldBody<String>> {
+    app.ready().await.unwrap().call(r).await.unwrap()
+}
+
+async fn body_json(res: Response<tower_shield::problem::ShieldBody<String>>) -> serde_json::Value {
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn ip_scope_refuses_with_problem_json_headers_and_exact_retry_after() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "auth",
+            Quota::per(5, Duration::from_secs(60)).unwrap(),
+            Scope::ip(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    for left in (0..5).rev() {
+        let res = send(
+            &mut app,
+            req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["ratelimit-policy"], "\"auth\";q=5;w=60");
+        let rl = res.headers()["ratelimit"].to_str().unwrap().to_string();
+        assert!(rl.starts_with(&format!("\"auth\";r={left};t=")), "{rl}");
+    }
+    clock.advance(Duration::from_millis(200));
+    let res = send(
+        &mut app,
+        req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    // 12 s per request, 0.2 s already waited: 11.8 s rounds up to 12
+    assert_eq!(res.headers()["retry-after"], "12");
+    assert!(
+        res.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"auth\";r=0;t=")
+    );
+    let body = body_json(res).await;
+    assert_eq!(body["status"], 429);
+    assert_eq!(body["violated-policies"][0], "auth");
+    // another client is unaffected
+    let res = send(
+        &mut app,
+        req(Method::POST, "/auth/init", "192.0.2.2:1000", &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // waiting exactly Retry-After admits
+    clock.advance(Duration::from_secs(12));
+    let res = send(
+        &mut app,
+        req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sub_second_waits_round_up_to_one() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "fast",
+            Quota::per_second(5).unwrap().with_burst(1).unwrap(),
+            Scope::ip(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn ipv6_clients_in_one_64_share_an_allowance() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(2).unwrap(),
+            Scope::ip(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    for peer in ["[2001:db8:1:2::1]:1", "[2001:db8:1:2:ffff::9]:1"] {
+        assert_eq!(
+            send(&mut app, req(Method::GET, "/", peer, &[]))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let third = send(
+        &mut app,
+        req(Method::GET, "/", "[2001:db8:1:2:aaaa::1]:1", &[]),
+    )
+    .await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other_prefix = send(&mut app, req(Method::GET, "/", "[2001:db8:1:3::1]:1", &[])).await;
+    assert_eq!(other_prefix.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn device_scope_requires_one_valid_id() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(
+            Policy::new(
+                "generate",
+                Quota::per(10, Duration::from_secs(300)).unwrap(),
+                Scope::device(),
+            )
+            .on(Method::POST, "/playlist/generate"),
+        )
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    let missing = send(
+        &mut app,
+        req(Method::POST, "/playlist/generate", "192.0.2.1:1", &[]),
+    )
+    .await;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body_json(missing).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("device id required")
+    );
+    for bad in ["", "has space", "semi;colon", &"a".repeat(65)] {
+        let res = send(
+            &mut app,
+            req(
+                Method::POST,
+                "/playlist/generate",
+                "192.0.2.1:1",
+                &[("x-device-id", bad)],
+            ),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    let two = send(
+        &mut app,
+        req(
+            Method::POST,
+            "/playlist/generate",
+            "192.0.2.1:1",
+            &[("x-device-id", "a"), ("x-device-id", "b")],
+        ),
+    )
+    .await;
+    assert_eq!(two.status(), StatusCode::BAD_REQUEST);
+    // each device has its own allowance, whatever the address
+    for _ in 0..10 {
+        let res = send(
+            &mut app,
+            req(
+                Method::POST,
+                "/playlist/generate",
+                "192.0.2.1:1",
+                &[("x-device-id", "dev-1")],
+            ),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = send(
+        &mut app,
+        req(
+            Method::POST,
+            "/playlist/generate",
+            "192.0.2.9:1",
+            &[("x-device-id", "dev-1")],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = send(
+        &mut app,
+        req(
+            Method::POST,
+            "/playlist/generate",
+            "192.0.2.1:1",
+            &[("x-device-id", "dev-2")],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // other routes are not limited by this policy
+    let res = send(&mut app, req(Method::GET, "/search", "192.0.2.1:1", &[])).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key("ratelimit"));
+}
+
+#[tokio::test]
+async fn session_scope_falls_back_to_the_client_ip() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "search",
+            Quota::per_minute(1).unwrap(),
+            Scope::session(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    assert_eq!(
+        send(
+            &mut app,
+            req(
+                Method::GET,
+                "/search",
+                "192.0.2.1:1",
+                &[("x-device-id", "s1")]
+            )
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &mut app,
+            req(
+                Method::GET,
+                "/search",
+                "192.0.2.1:1",
+                &[("x-device-id", "s2")]
+            )
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&mut app, req(Method::GET, "/search", "192.0.2.1:1", &[]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // without a session id the IP is the key, and it is now spent
+    assert_eq!(
+        send(&mut app, req(Method::GET, "/search", "192.0.2.1:1", &[]))
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(
+            &mut app,
+            req(
+                Method::GET,
+                "/search",
+                "192.0.2.1:1",
+                &[("x-device-id", "s1")]
+            )
+        )
+        .await
+        .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_by_one_policy_charges_no_other() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new("ip", Quota::per_hour(3).unwrap(), Scope::ip()))
+        .policy(Policy::new(
+            "global",
+            Quota::per_minute(2).unwrap(),
+            Scope::global(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    for peer in ["192.0.2.1:1", "192.0.2.2:1"] {
+        assert_eq!(
+            send(&mut app, req(Method::GET, "/", peer, &[]))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    for _ in 0..5 {
+        let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            res.headers()["ratelimit-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("\"global\"")
+        );
+    }
+    // The per-IP policy (3 per hour) paid only for the one admitted request, so once the
+    // global allowance is back, this client still has two.
+    clock.advance(Duration::from_secs(60));
+    for _ in 0..2 {
+        let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn exemptions_allow_and_block_lists_and_dry_run() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .exempt(Method::GET, "/config/health")
+        .allow_list(["10.1.0.0/16".parse().unwrap()])
+        .block_list(["203.0.113.0/24".parse().unwrap()])
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    for _ in 0..3 {
+        let res = send(
+            &mut app,
+            req(Method::GET, "/config/health", "192.0.2.1:1", &[]),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(!res.headers().contains_key("ratelimit"));
+        assert_eq!(
+            send(&mut app, req(Method::GET, "/x", "10.1.2.3:1", &[]))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        send(&mut app, req(Method::GET, "/x", "203.0.113.7:1", &[]))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let dry = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .dry_run(true)
+        .build()
+        .unwrap();
+    let mut dry = wrap(dry);
+    for _ in 0..3 {
+        assert_eq!(
+            send(&mut dry, req(Method::GET, "/x", "192.0.2.1:1", &[]))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn device_rotation_is_capped_per_client() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "generate",
+            Quota::per_minute(100).unwrap(),
+            Scope::device(),
+        ))
+        .device_rotation(3, Duration::from_secs(1800))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    for id in ["d1", "d2", "d3", "d1", "d2"] {
+        let res = send(
+            &mut app,
+            req(Method::POST, "/p", "192.0.2.1:1", &[("x-device-id", id)]),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{id}");
+    }
+    let res = send(
+        &mut app,
+        req(Method::POST, "/p", "192.0.2.1:1", &[("x-device-id", "d4")]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body_json(res).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many new device ids")
+    );
+    // another client may still introduce its own
+    let res = send(
+        &mut app,
+        req(Method::POST, "/p", "192.0.2.2:1", &[("x-device-id", "d4")]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn trusted_proxies_and_spoofed_forwarding() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .client_ip(ClientIpStrategy::trusted_proxies(["10.0.0.0/8".parse().unwrap()]).unwrap())
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    let via_proxy = |xff: &str| req(Method::GET, "/", "10.0.0.5:1", &[("x-forwarded-for", xff)]);
+    assert_eq!(
+        send(&mut app, via_proxy("198.51.100.7")).await.status(),
+        StatusCode::OK
+    );
+    // a spoofed leftmost entry changes nothing: the client is still 198.51.100.7
+    assert_eq!(
+        send(&mut app, via_proxy("1.2.3.4, 198.51.100.7"))
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // a different real client behind the same proxy has its own allowance
+    assert_eq!(
+        send(&mut app, via_proxy("198.51.100.8")).await.status(),
+        StatusCode::OK
+    );
+    // an untrusted peer's header is ignored
+    let direct = req(
+        Method::GET,
+        "/",
+        "192.0.2.50:1",
+        &[("x-forwarded-for", "198.51.100.99")],
+    );
+    assert_eq!(send(&mut app, direct).await.status(), StatusCode::OK);
+    let direct = req(
+        Method::GET,
+        "/",
+        "192.0.2.50:1",
+        &[("x-forwarded-for", "198.51.100.100")],
+    );
+    assert_eq!(
+        send(&mut app, direct).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn a_missing_peer_address_is_an_operator_error_not_a_shared_bucket() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    let r = Request::get("/").body(String::new()).unwrap();
+    let res = send(&mut app, r).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn custom_keys_and_monitor() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "tenant",
+            Quota::per_minute(1).unwrap(),
+            Scope::custom(|head| {
+                head.headers()
+                    .get("x-tenant")
+                    .map(|v| Key::hashed(v.as_bytes()))
+            }),
+        ))
+        .build()
+        .unwrap();
+    let monitor = layer.monitor().clone();
+    let mut app = wrap(layer);
+    let tenant = |t: &str| req(Method::GET, "/", "192.0.2.1:1", &[("x-tenant", t)]);
+    assert_eq!(send(&mut app, tenant("a")).await.status(), StatusCode::OK);
+    assert_eq!(
+        send(&mut app, tenant("a")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send(&mut app, tenant("b")).await.status(), StatusCode::OK);
+    // no tenant: the policy does not apply
+    assert_eq!(
+        send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let top = monitor.top(5);
+    assert_eq!(top.len(), 1);
+    assert_eq!(top[0].count, 1);
+}
+
+#[test]
+fn build_reports_every_problem() {
+    let err = RateLimit::builder()
+        .ipv6_prefix(7)
+        .policy(Policy::new("a", Quota::per_minute(1).unwrap(), Scope::ip()))
+        .policy(
+            Policy::new("a", Quota::per_minute(1).unwrap(), Scope::ip())
+                .on(Method::GET, "no-slash"),
+        )
+        .policy(Policy::new(
+            "bad\"name\u{7f}",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .device_rotation(0, Duration::from_secs(1))
+        .build()
+        .unwrap_err();
+    assert!(err.problems().len() >= 5, "{err}");
+}
