@@ -16,7 +16,7 @@
 //! | `POST /auth/init` | a new random `session_id` |
 //! | `POST /playlist/generate`, `POST /playlist/refine` | a stub playlist |
 //! | `GET /search?q=` | the length of the query and no results |
-//! | `GET /admin/rate-limits` | 403 until API-key authentication is configured |
+//! | `GET /admin/rate-limits` | the top rate-limit offenders, for holders of an API key |
 //!
 //! # Environment
 //!
@@ -55,13 +55,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Query;
-use axum::http::{Method, StatusCode, header};
-use axum::response::{IntoResponse, Json};
+use axum::http::Method;
+use axum::response::Json;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
 use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::limiter::{MemoryStore, Quota};
-use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, Scope};
+use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, RateLimitMonitor, Scope};
 use tower_shield::secure_headers::SecureHeaders;
 use tower_shield::{Config, ConfigError};
 
@@ -132,15 +133,31 @@ async fn main() -> ExitCode {
 /// Layers added last run first: security headers wrap the rate limit, so that its 429s carry
 /// them too.
 fn app(config: &Config) -> Result<Router, ConfigError> {
+    let limiter = config
+        .rate_limit_enabled()
+        .then(|| rate_limit(config))
+        .transpose()?;
+    // The admin API: the rate limiter's top offenders, for holders of a key in API_KEY_HASHES,
+    // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
+    let monitor = limiter.as_ref().map(|l| l.monitor().clone());
+    let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config)).config(config);
+    let admin = Router::new().route(
+        "/admin/rate-limits",
+        get(move || admin_rate_limits(monitor.clone())),
+    );
+    let admin = match &limiter {
+        Some(l) => admin.route_layer(keys.limiter_store(l.store().clone()).build()?),
+        None => admin.route_layer(keys.build()?),
+    };
     let mut router = Router::new()
         .route("/config/health", get(health))
         .route("/auth/init", post(auth_init))
         .route("/playlist/generate", post(playlist))
         .route("/playlist/refine", post(playlist))
         .route("/search", get(search))
-        .route("/admin/rate-limits", get(admin_rate_limits));
-    if config.rate_limit_enabled() {
-        router = router.layer(rate_limit(config)?);
+        .merge(admin);
+    if let Some(limiter) = limiter {
+        router = router.layer(limiter);
     }
     if config.secure_headers() {
         router = router.layer(
@@ -217,19 +234,10 @@ async fn search(Query(params): Query<HashMap<String, String>>) -> Json<Value> {
     Json(json!({ "query_length": query_length, "results": [] }))
 }
 
-/// The admin API stays shut until the API-key layer guards it.
-async fn admin_rate_limits() -> impl IntoResponse {
-    let problem = json!({
-        "type": "about:blank",
-        "title": "Forbidden",
-        "status": 403,
-        "detail": "the admin API is disabled until API-key authentication is configured",
-    });
-    (
-        StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        problem.to_string(),
-    )
+/// The clients refused most, per policy (bounded: the monitor keeps a fixed number of
+/// counters).
+async fn admin_rate_limits(monitor: Option<Arc<RateLimitMonitor>>) -> Json<Value> {
+    Json(monitor.map_or_else(|| json!([]), |m| m.top_json(20)))
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM. The handlers are installed when this is called.

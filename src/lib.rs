@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "api-key")]
+pub mod api_key;
 pub mod client_ip;
 pub mod config;
 mod error;

@@ -1,4 +1,5 @@
 //! Black-box tests of the RateLimit layer through `tower::ServiceExt::oneshot`.
+#![cfg(feature = "rate-limit")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -599,4 +600,39 @@ fn build_reports_every_problem() {
         .build()
         .unwrap_err();
     assert!(err.problems().len() >= 5, "{err}");
+}
+
+#[tokio::test]
+async fn a_custom_refusal_keeps_the_rate_headers() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .on_refusal(|refusal| {
+            let mut res = Response::new(bytes::Bytes::from(format!(
+                "busy: {} {}",
+                refusal.policy, refusal.client_ip
+            )));
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            res
+        })
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    assert_eq!(
+        send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "60");
+    assert!(res.headers().contains_key("ratelimit"));
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"busy: ip 192.0.2.1");
 }

@@ -1,4 +1,5 @@
 //! Black-box tests of the SecureHeaders layer through `tower::ServiceExt::oneshot`.
+#![cfg(feature = "secure-headers")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

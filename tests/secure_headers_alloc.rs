@@ -4,6 +4,7 @@
 //! allocations made on the current thread while one request goes through a service, polled
 //! by hand with a no-op waker (no runtime). The same request through the bare inner service is
 //! the baseline, so only the layer's own allocations remain.
+#![cfg(feature = "secure-headers")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

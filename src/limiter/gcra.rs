@@ -93,6 +93,19 @@ impl Decision {
         }
     }
 
+    /// [`remaining`](Self::remaining) and [`replenish_after`](Self::replenish_after) from one
+    /// division, for callers (the rate-limit headers) that need both.
+    #[inline]
+    pub fn remaining_and_replenish(&self) -> (u32, Duration) {
+        let (whole, part) = (self.slack / self.interval, self.slack % self.interval);
+        let replenish = if self.reset_after == 0 {
+            0
+        } else {
+            self.interval - part
+        };
+        (whole as u32, Duration::from_nanos(replenish))
+    }
+
     /// For a refused request, the wait after which the same request is admitted.
     ///
     /// `None` when the request was admitted, and when its cost exceeds the burst so that no
@@ -232,6 +245,12 @@ mod tests {
         assert_eq!(Some(denied.replenish_after()), denied.retry_after());
         let (full, _) = evaluate(0, 5, &quota, 0);
         assert_eq!(full.replenish_after(), Duration::ZERO);
+        for d in [denied, full] {
+            assert_eq!(
+                d.remaining_and_replenish(),
+                (d.remaining(), d.replenish_after())
+            );
+        }
     }
 
     #[test]

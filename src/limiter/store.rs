@@ -217,6 +217,27 @@ impl<C: Clock> MemoryStore<C> {
         evaluate(table.get(key, h), now, quota, cost).0
     }
 
+    /// Forgets `key`, so its next check sees a full bucket (as after a successful login);
+    /// whether it was held.
+    ///
+    /// ```
+    /// use tower_shield::limiter::{Key, MemoryStore, Quota};
+    ///
+    /// let store = MemoryStore::builder().build()?;
+    /// let quota = Quota::per_minute(2)?;
+    /// let client = Key::hashed(b"client");
+    /// store.check(client, &quota);
+    /// store.check(client, &quota);
+    /// assert!(!store.check(client, &quota).is_allowed());
+    /// assert!(store.reset(client));
+    /// assert_eq!(store.check(client, &quota).remaining(), 1);
+    /// # Ok::<(), tower_shield::ConfigError>(())
+    /// ```
+    pub fn reset(&self, key: Key) -> bool {
+        let (shard, h) = self.locate(key);
+        self.shards[shard].lock().remove(key, h)
+    }
+
     /// Checks several (key, quota, cost) at one instant and charges all of them only if every
     /// one is admitted (nginx `limit_req` semantics): a refusal by one policy costs the others
     /// nothing. The same key may appear more than once; later checks see earlier charges.

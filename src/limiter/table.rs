@@ -209,6 +209,17 @@ impl Table {
         }
     }
 
+    /// Removes `key`; whether it was there.
+    pub(crate) fn remove(&mut self, key: Key, hash: u64) -> bool {
+        match self.probe(key, hash) {
+            Ok(i) => {
+                self.remove_at(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Removes every entry whose bucket is full again; returns how many.
     pub(crate) fn sweep(&mut self, now: u64) -> usize {
         let before = self.len;
@@ -317,6 +328,21 @@ mod tests {
                 let got = get(&t, k);
                 prop_assert!(got == 0 || got == tat);
             }
+        }
+    }
+
+    #[test]
+    fn remove_forgets_one_key_and_keeps_the_others() {
+        let mut t = table(100);
+        for k in 0..40 {
+            put(&mut t, k, 100 + k, 0);
+        }
+        let key = Key { hi: 0, lo: 7 };
+        assert!(t.remove(key, hash(&t.hasher, key)));
+        assert!(!t.remove(key, hash(&t.hasher, key)));
+        assert_eq!((t.len(), get(&t, 7)), (39, 0));
+        for k in (0..40).filter(|&k| k != 7) {
+            assert_eq!(get(&t, k), 100 + k);
         }
     }
 

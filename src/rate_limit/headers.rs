@@ -17,7 +17,7 @@
 //!
 //! Both `t` and `Retry-After` are whole seconds rounded **up**, so a client that waits what
 //! it was told is never early: 200 ms is sent as `1`, exactly 2 s as `2`, 2.000000001 s as
-//! `3`. `t` ([`reset_secs`]) may be 0 (the bucket is full: no additional quota is coming);
+//! `3`. `t` ([`remaining_and_t`]) may be 0 (the bucket is full: no additional quota is coming);
 //! `Retry-After` ([`retry_after_secs`]) is at least 1. Computed from the same decision,
 //! `Retry-After ≥ t` always holds, as draft-10 requires ("SHOULD NOT reference a point in
 //! time earlier than" `t`).
@@ -156,7 +156,7 @@ pub fn policy_list_header(policies: &[(&str, u32, Duration)]) -> Result<HeaderVa
 
 /// The `RateLimit` value of one policy: `"name";r=REMAINING;t=SECS`, rendered on the stack.
 ///
-/// `t` is [`reset_secs`] of the same decision. `name` should be a valid [`PolicyName`] (the
+/// `t` is [`remaining_and_t`] of the same decision. `name` should be a valid [`PolicyName`] (the
 /// layer checks every name at build time); should it not be, bytes outside printable ASCII
 /// are sent as `?`, so the value is always well formed. The layer renders the same value
 /// from a prefix made once ([`rate_limit_after`]); this is the reference it is tested against.
@@ -183,30 +183,21 @@ pub fn rate_limit_prefix(name: &str) -> Box<[u8]> {
 /// `prefix` (from [`rate_limit_prefix`]) followed by `REMAINING;t=SECS`: the same value as
 /// [`rate_limit`], with only the numbers rendered per request.
 pub fn rate_limit_after(prefix: &[u8], remaining: u32, t: u64) -> HeaderValue {
-    // A valid policy name renders to at most 2 × 64 + 5 bytes; the numbers add at most 28.
-    let mut buf = [0u8; 192];
     let (mut r, mut t_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let parts: [&[u8]; 4] = [
-        prefix,
+    let (r, t) = (
         r.format(remaining).as_bytes(),
-        b";t=",
         t_digits.format(t.min(SF_INTEGER_MAX)).as_bytes(),
-    ];
-    let mut len = 0;
-    for part in parts {
-        let end = len + part.len();
-        match buf.get_mut(len..end) {
-            Some(dst) => dst.copy_from_slice(part),
-            // Only a name that was never validated gets here: render it the slow way.
-            None => {
-                return HeaderValue::from_bytes(&parts.concat())
-                    .unwrap_or_else(|_| HeaderValue::from_static(""));
-            }
-        }
-        len = end;
-    }
-    // The one allocation of a per-request value: `HeaderValue` owns its bytes as `Bytes`.
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static(""))
+    );
+    // The value's one allocation: written once into a buffer of the exact size, which then
+    // becomes the `HeaderValue`'s `Bytes` without a copy.
+    let mut value = Vec::with_capacity(prefix.len() + r.len() + 3 + t.len());
+    value.extend_from_slice(prefix);
+    value.extend_from_slice(r);
+    value.extend_from_slice(b";t=");
+    value.extend_from_slice(t);
+    // Every byte is printable ASCII (the prefix came from `rate_limit_prefix`).
+    HeaderValue::from_maybe_shared(Bytes::from(value))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The `RateLimit` value of several policies in one list: `"ip";r=1;t=2, "device";r=0;t=5`.
@@ -227,15 +218,17 @@ pub fn rate_limit_list(entries: &[(&str, u32, u64)]) -> Option<HeaderValue> {
 /// rounded up, at least 1.
 ///
 /// 200 ms → 1, exactly 2 s → 2, 2.000000001 s → 3. A client that sleeps this long is never
-/// early, and `Retry-After` is never less than the `t` ([`reset_secs`]) of the same decision.
+/// early, and `Retry-After` is never less than the `t` ([`remaining_and_t`]) of the same decision.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     ceil_secs(wait).max(1)
 }
 
-/// Draft-10's `t` for a decision: whole seconds, rounded up, until additional quota is made
-/// available ([`Decision::replenish_after`]). 0 when the bucket is full.
-pub fn reset_secs(decision: &Decision) -> u64 {
-    ceil_secs(decision.replenish_after())
+/// Draft-10's `r` and `t` for a decision: the remaining quota, and whole seconds, rounded up,
+/// until additional quota is made available ([`Decision::replenish_after`]; 0 when the bucket
+/// is full).
+pub fn remaining_and_t(decision: &Decision) -> (u32, u64) {
+    let (remaining, replenish) = decision.remaining_and_replenish();
+    (remaining, ceil_secs(replenish))
 }
 
 /// `duration` in whole seconds, rounded up: 0 → 0, 1 ns → 1, 2 s → 2.
@@ -252,7 +245,7 @@ pub fn seconds(value: u64) -> HeaderValue {
 }
 
 /// The legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` headers,
-/// for clients that predate the draft. `reset` is delta seconds (as [`reset_secs`]), never an
+/// for clients that predate the draft. `reset` is delta seconds (as [`remaining_and_t`]), never an
 /// epoch timestamp, so a client's clock skew cannot matter.
 pub fn legacy(limit: u32, remaining: u32, reset: u64) -> [(HeaderName, HeaderValue); 3] {
     [
@@ -700,11 +693,15 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(200));
         assert_eq!(seconds(retry_after_secs(wait)), "1");
         assert_eq!(
-            text(&rate_limit("p", refused.remaining(), reset_secs(&refused))),
+            text(&rate_limit(
+                "p",
+                refused.remaining(),
+                remaining_and_t(&refused).1
+            )),
             r#""p";r=0;t=1"#
         );
-        assert!(retry_after_secs(wait) >= reset_secs(&refused));
-        assert_eq!(reset_secs(&Decision::unlimited(&quota)), 0);
+        assert!(retry_after_secs(wait) >= remaining_and_t(&refused).1);
+        assert_eq!(remaining_and_t(&Decision::unlimited(&quota)).1, 0);
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) legacy_headers: bool,
     pub(crate) device_rotation: Option<DeviceRotation>,
     pub(crate) monitor: Arc<RateLimitMonitor>,
+    pub(crate) on_refusal: Option<super::service::RefusalHook>,
 }
 
 impl<C: Clock> std::fmt::Debug for Shared<C> {

@@ -62,7 +62,7 @@ use ipnet::IpNet;
 pub use layer::RateLimitLayer;
 pub use monitor::RateLimitMonitor;
 pub use policy::{DEVICE_ID_HEADER, KeyFn, Policy, RequestHead, Route, Scope};
-pub use service::{RateLimitService, ResponseFuture};
+pub use service::{RateLimitService, Refusal, RefusalHook, ResponseFuture};
 
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
@@ -91,12 +91,12 @@ impl RateLimit {
             legacy_headers: false,
             device_rotation: None,
             monitor_capacity: 1024,
+            on_refusal: None,
         }
     }
 }
 
 /// Builds a [`RateLimitLayer`]; [`build`](Self::build) reports every problem at once.
-#[derive(Debug)]
 pub struct RateLimitBuilder<C: Clock> {
     store: Option<Arc<MemoryStore<C>>>,
     client_ip: ClientIpStrategy,
@@ -109,6 +109,17 @@ pub struct RateLimitBuilder<C: Clock> {
     legacy_headers: bool,
     device_rotation: Option<(u32, Duration)>,
     monitor_capacity: usize,
+    on_refusal: Option<RefusalHook>,
+}
+
+impl<C: Clock> std::fmt::Debug for RateLimitBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("policies", &self.policies)
+            .field("client_ip", &self.client_ip)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<C: Clock> RateLimitBuilder<C> {
@@ -126,6 +137,7 @@ impl<C: Clock> RateLimitBuilder<C> {
             legacy_headers: self.legacy_headers,
             device_rotation: self.device_rotation,
             monitor_capacity: self.monitor_capacity,
+            on_refusal: self.on_refusal,
         }
     }
 
@@ -186,6 +198,34 @@ impl<C: Clock> RateLimitBuilder<C> {
         self
     }
 
+    /// Answers refusals with `hook`'s response instead of the problem+json 429. `Retry-After`,
+    /// `RateLimit-Policy` and `RateLimit` are added unless the hook set them, so a custom
+    /// response never loses them.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{Response, StatusCode};
+    /// use tower_shield::limiter::Quota;
+    /// use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+    ///
+    /// let layer = RateLimit::builder()
+    ///     .policy(Policy::new("ip", Quota::per_minute(60)?, Scope::ip()))
+    ///     .on_refusal(|refusal| {
+    ///         let mut res = Response::new(Bytes::from(format!("slow down ({})", refusal.policy)));
+    ///         *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    ///         res
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), tower_shield::ConfigError>(())
+    /// ```
+    pub fn on_refusal(
+        mut self,
+        hook: impl Fn(&Refusal<'_>) -> http::Response<bytes::Bytes> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_refusal = Some(Arc::new(hook));
+        self
+    }
+
     /// How many (policy, client) counters the refusal monitor keeps (default 1024).
     pub fn monitor_capacity(mut self, counters: usize) -> Self {
         self.monitor_capacity = counters;
@@ -231,6 +271,9 @@ impl<C: Clock> RateLimitBuilder<C> {
                 refusal_headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
                 refusal_headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 refusal_headers.insert(service::RATE_LIMIT_POLICY, policy_header.clone());
+                // placeholders, filled in per refusal
+                refusal_headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                refusal_headers.insert(service::RATE_LIMIT, HeaderValue::from_static("1"));
                 targets.push(Target {
                     refusal_headers,
                     refusal_body,
@@ -275,6 +318,7 @@ impl<C: Clock> RateLimitBuilder<C> {
                     legacy_headers: self.legacy_headers,
                     device_rotation: rotation,
                     monitor: Arc::new(monitor),
+                    on_refusal: self.on_refusal,
                 }),
             }),
             // every `None` above recorded a problem, so `finish` has returned already

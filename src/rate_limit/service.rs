@@ -18,9 +18,26 @@ use crate::problem::{Problem, ShieldBody};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
     "https://iana.org/assignments/http-problem-types#quota-exceeded";
-const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub(crate) const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub(crate) const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-const INLINE_POLICIES: usize = 8;
+const INLINE_POLICIES: usize = 4;
+
+/// What a custom refusal response (see
+/// [`RateLimitBuilder::on_refusal`](super::RateLimitBuilder::on_refusal)) is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    /// The name of the policy that refused.
+    pub policy: &'a str,
+    /// Its scope (`ip`, `session`, `device`, `global`, `custom`).
+    pub scope: &'static str,
+    /// The client address.
+    pub client_ip: IpAddr,
+    /// The decision: limit, remaining, retry after.
+    pub decision: Decision,
+}
+
+/// Builds the response of a refusal, in place of the default problem+json 429.
+pub type RefusalHook = Arc<dyn Fn(&Refusal<'_>) -> Response<bytes::Bytes> + Send + Sync>;
 
 /// The [`RateLimitLayer`](super::RateLimitLayer)'s service.
 #[derive(Clone, Debug)]
@@ -40,7 +57,7 @@ enum Outcome {
     /// Refused: this response goes back without calling the inner service.
     Refuse(Problem),
     /// Refused by a policy: a 429 with these headers and this prepared body.
-    Exceeded(HeaderMap, bytes::Bytes),
+    Exceeded(StatusCode, HeaderMap, bytes::Bytes),
 }
 
 /// The `RateLimit-Policy` and `RateLimit` values of the binding policy, and the numbers of
@@ -66,14 +83,13 @@ impl RateHeaders {
 
 impl<C: Clock> Shared<C> {
     fn rate_headers(&self, target: &Target, decision: &Decision) -> RateHeaders {
-        let t = headers::reset_secs(decision);
-
+        let (remaining, t) = headers::remaining_and_t(decision);
         RateHeaders {
             policy: target.policy_header.clone(),
-            limit: headers::rate_limit_after(&target.rate_prefix, decision.remaining(), t),
+            limit: headers::rate_limit_after(&target.rate_prefix, remaining, t),
             legacy: self
                 .legacy_headers
-                .then(|| (decision.limit(), decision.remaining(), t)),
+                .then_some((decision.limit(), remaining, t)),
         }
     }
 
@@ -194,17 +210,57 @@ impl<C: Clock> Shared<C> {
             return Outcome::Limited(rate);
         }
         record(&self.monitor, &target.name, ip, &target.scope, device);
+        let retry_after = wait.map(|w| headers::seconds(headers::retry_after_secs(w)));
+        if let Some(hook) = &self.on_refusal {
+            let refusal = Refusal {
+                policy: &target.name,
+                scope: target.scope.kind(),
+                client_ip: ip,
+                decision,
+            };
+            let (parts, body) = hook(&refusal).into_parts();
+            let mut response_headers = parts.headers;
+            // A custom response still tells the client when to come back.
+            if let Some(value) = retry_after {
+                response_headers.entry(RETRY_AFTER).or_insert(value);
+            }
+            response_headers
+                .entry(RATE_LIMIT_POLICY)
+                .or_insert(rate.policy);
+            response_headers.entry(RATE_LIMIT).or_insert(rate.limit);
+            return Outcome::Exceeded(parts.status, response_headers, body);
+        }
         // The policy's prepared headers (content type, cache control, RateLimit-Policy), then
         // this decision's.
+        // this decision's, written into the placeholders without hashing a header name again.
         let mut response_headers = target.refusal_headers.clone();
-        if let Some(wait) = wait {
-            response_headers.insert(
-                RETRY_AFTER,
-                headers::seconds(headers::retry_after_secs(wait)),
-            );
+        let never = retry_after.is_none();
+        let (mut retry_after, mut limit) = (retry_after, Some(rate.limit));
+        for (name, value) in response_headers.iter_mut() {
+            let fill = if name == RETRY_AFTER {
+                retry_after.take()
+            } else if name == RATE_LIMIT {
+                limit.take()
+            } else {
+                None
+            };
+            if let Some(fill) = fill {
+                *value = fill;
+            }
         }
-        rate.apply(&mut response_headers);
-        Outcome::Exceeded(response_headers, target.refusal_body.clone())
+        if never {
+            response_headers.remove(RETRY_AFTER);
+        }
+        if let Some((limit, remaining, reset)) = rate.legacy {
+            for (name, value) in headers::legacy(limit, remaining, reset) {
+                response_headers.insert(name, value);
+            }
+        }
+        Outcome::Exceeded(
+            StatusCode::TOO_MANY_REQUESTS,
+            response_headers,
+            target.refusal_body.clone(),
+        )
     }
 
     /// Checks several policies all-or-nothing; the binding decision and its policy.
@@ -240,10 +296,14 @@ impl<C: Clock> Shared<C> {
     }
 }
 
-/// The 429 of a policy: its problem document, prepared when the layer was built, and headers.
-fn exceeded<B>(headers: HeaderMap, body: bytes::Bytes) -> Response<ShieldBody<B>> {
+/// A refusal by a policy: normally its 429 problem document, prepared when the layer was built.
+fn exceeded<B>(
+    status: StatusCode,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response<ShieldBody<B>> {
     let mut response = Response::new(ShieldBody::full(body));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
 }
@@ -333,8 +393,8 @@ where
             Outcome::Pass => None,
             Outcome::Limited(headers) => Some(headers),
             Outcome::Refuse(problem) => return ResponseFuture::ready(problem.into_response()),
-            Outcome::Exceeded(headers, body) => {
-                return ResponseFuture::ready(exceeded(headers, body));
+            Outcome::Exceeded(status, headers, body) => {
+                return ResponseFuture::ready(exceeded(status, headers, body));
             }
         };
         ResponseFuture {
