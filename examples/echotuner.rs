@@ -29,11 +29,21 @@
 //! `RATE_LIMIT_STORE_FAILURE`, `LOG_FORMAT` and `SECRET_KEY`.
 //!
 //! A bad value stops the server with a message naming the variable (exit code 2). Acting on
-//! them now: `BIND`; `SECURE_HEADERS` (the security headers, HSTS believing
+//! them now: `BIND`; `CORS_ENABLED`, `ALLOWED_ORIGINS`, `CORS_ALLOW_CREDENTIALS` (CORS);
+//! `API_KEY_HASHES`, `MAX_AUTH_ATTEMPTS`, `AUTH_ATTEMPT_TIMEOUT` (the admin API);
+//! `SECURE_HEADERS` (the security headers, HSTS believing
 //! `X-Forwarded-Proto` only from `TRUSTED_PROXIES`); `RATE_LIMIT_ENABLED`,
 //! `RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_WINDOW_SECONDS`, `TRUSTED_PROXIES`,
 //! `MAX_DEVICES_PER_USER`, `DEVICE_REGISTRATION_TIMEOUT` and `SESSION_CLEANUP_INTERVAL` (the
-//! rate limits below). The others are validated and take effect as their layers land.
+//! rate limits below); `LOG_FORMAT` (`json`: one JSON object per line on stdout; `pretty`).
+//! `REDIS_URL` and `RATE_LIMIT_STORE_FAILURE` are validated and take effect with the Redis
+//! store; `SECRET_KEY` is validated (API-key hashes use a pepper only when asked to).
+//!
+//! # Input validation
+//!
+//! `X-Device-ID`, when sent, is exactly one `^[A-Za-z0-9_-]{1,64}$`; `/playlist/*` bodies are
+//! JSON `{"prompt", "session_id", "device_id"}` with a plain-text prompt of 1 to 500
+//! characters after trimming and ids of the same pattern; bodies are at most 64 KiB.
 //!
 //! # Rate limits
 //!
@@ -61,9 +71,13 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
 use tower_shield::client_ip::ClientIpStrategy;
+use tower_shield::config::LogFormat;
+use tower_shield::cors::Cors;
 use tower_shield::limiter::{MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, RateLimitMonitor, Scope};
+use tower_shield::sanitize::InputSanitizer;
 use tower_shield::secure_headers::SecureHeaders;
+use tower_shield::security_log::{self, SecurityLog};
 use tower_shield::{Config, ConfigError};
 
 /// Exit code for a configuration that cannot work (a bad variable, an address in use).
@@ -78,6 +92,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+
+    init_logging(config.log_format());
 
     // Signal handlers go in before the socket opens, so a SIGTERM sent as soon as the server
     // reports that it listens already shuts it down gracefully.
@@ -116,6 +132,8 @@ async fn main() -> ExitCode {
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    // Flood summaries still pending are written before the process ends.
+    security_log::flush();
     match served {
         Ok(()) => {
             eprintln!("echotuner stopped");
@@ -155,9 +173,16 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
         .route("/playlist/generate", post(playlist))
         .route("/playlist/refine", post(playlist))
         .route("/search", get(search))
-        .merge(admin);
+        .merge(admin)
+        // Inside the rate limit, as DESIGN draws it: X-Device-ID, /playlist/* bodies and the
+        // search query checked against the contract's allow-lists.
+        .layer(InputSanitizer::echotuner().build()?);
     if let Some(limiter) = limiter {
         router = router.layer(limiter);
+    }
+    // CORS outside the rate limit, so that browser code can read a 429's Retry-After.
+    if let Some(cors) = Cors::from_config(config)? {
+        router = router.layer(cors);
     }
     if config.secure_headers() {
         router = router.layer(
@@ -166,7 +191,8 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
                 .build()?,
         );
     }
-    Ok(router)
+    // Outermost: one span per request with its id, and the auth outcome of every response.
+    Ok(router.layer(SecurityLog::from_config(config)?))
 }
 
 /// The guide's endpoint table: per-route limits on top of the global per-IP limit
@@ -238,6 +264,26 @@ async fn search(Query(params): Query<HashMap<String, String>>) -> Json<Value> {
 /// counters).
 async fn admin_rate_limits(monitor: Option<Arc<RateLimitMonitor>>) -> Json<Value> {
     Json(monitor.map_or_else(|| json!([]), |m| m.top_json(20)))
+}
+
+/// Logs to stdout: `LOG_FORMAT=json` gives exactly one JSON object per line (start-up messages
+/// go to stderr), `pretty` is for people.
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stdout);
+    let installed = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.pretty().try_init(),
+    };
+    if let Err(error) = installed {
+        eprintln!("echotuner: logging is not set up: {error}");
+    }
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM. The handlers are installed when this is called.

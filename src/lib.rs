@@ -27,13 +27,20 @@
 pub mod api_key;
 pub mod client_ip;
 pub mod config;
+#[cfg(feature = "cors")]
+pub mod cors;
 mod error;
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
+pub mod route;
+#[cfg(feature = "sanitize")]
+pub mod sanitize;
 #[cfg(feature = "secure-headers")]
 pub mod secure_headers;
+#[cfg(feature = "security-log")]
+pub mod security_log;
 
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};

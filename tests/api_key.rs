@@ -869,7 +869,7 @@ async fn every_attempt_is_one_event_without_the_key() {
     assert_eq!(ours.len(), 4, "{events:#?}");
     for e in &ours {
         assert!(e.starts_with("tower_shield::security "), "{e}");
-        assert!(e.contains("client_ip=198.51.100.7"), "{e}");
+        assert!(e.contains("client_ip=\"198.51.100.7\""), "{e}");
     }
     let k_id = &sha256_hex(k.expose_secret())[..8];
     let wrong_id = &sha256_hex(wrong.expose_secret())[..8];

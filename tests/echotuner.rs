@@ -144,13 +144,26 @@ fn the_reference_server_applies_the_guides_limits_and_headers() {
     let (status, _, body) = server.send("POST", "/playlist/generate", &[], "{}");
     assert_eq!(status, 400);
     assert!(body.contains("device id required"), "{body}");
-    let (status, _, _) = server.send(
-        "POST",
-        "/playlist/generate",
-        &[("X-Device-ID", "device-1")],
-        "{}",
-    );
+    let body =
+        r#"{"prompt": "I <3 jazz & rock 'n' roll", "session_id": "s-1", "device_id": "device-1"}"#;
+    let json = [
+        ("X-Device-ID", "device-1"),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _, _) = server.send("POST", "/playlist/generate", &json, body);
     assert_eq!(status, 200);
+    // markup in the prompt is refused by name, without echoing it
+    let hostile = r#"{"prompt": "<img src=x onerror=alert(1)>", "session_id": "s-1", "device_id": "device-1"}"#;
+    let (status, headers, body) = server.send("POST", "/playlist/generate", &json, hostile);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/problem+json")
+    );
+    assert!(
+        body.contains("prompt") && !body.contains("onerror"),
+        "{body}"
+    );
 
     assert_eq!(server.stop(), Some(0), "SIGTERM shuts down gracefully");
 }
@@ -193,6 +206,73 @@ fn the_admin_api_needs_a_key_and_locks_out_guessers() {
     assert_eq!(status, 429);
     assert!(header(&headers, "retry-after").is_some());
     assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_whatever_the_client_sends() {
+    let mut child = Command::new(binary())
+        .env_clear()
+        .env("BIND", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the echotuner example");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = lines.next().expect("a first line").expect("utf-8");
+    let addr: SocketAddr = line
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .expect("address");
+    std::thread::spawn(move || for _ in lines {});
+    let server = Server { child, addr };
+    // a right-to-left override and a fake log line in the user agent, a key in the query
+    let hostile = [
+        (
+            "User-Agent",
+            "\u{202e}gnp.exe INFO authn_login_success admin",
+        ),
+        ("X-Request-Id", "forged id"),
+    ];
+    server.send("GET", "/search?q=jazz&api_key=ech_secret", &hostile, "");
+    server.send(
+        "GET",
+        "/admin/rate-limits",
+        &[("X-API-Key", "ech_not_a_valid_key")],
+        "",
+    );
+    let mut child = server.child;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read");
+    let _ = child.wait();
+    let mut records = 0;
+    for line in stdout.lines() {
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(json.is_object());
+        assert!(!line.contains('\u{202e}'), "raw bidi control in {line}");
+        assert!(
+            !line.contains("ech_secret") && !line.contains("ech_not_a_valid_key"),
+            "secret in {line}"
+        );
+        assert!(
+            !line.contains("forged id"),
+            "an invalid request id is replaced: {line}"
+        );
+        records += 1;
+    }
+    // two completed requests and one failed authentication, nothing forged
+    assert_eq!(records, 3, "{stdout}");
 }
 
 #[test]

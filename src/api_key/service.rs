@@ -19,11 +19,10 @@ use super::store::{KeyRecord, KeyStore, KeyStoreError};
 use crate::client_ip::ClientIpError;
 use crate::limiter::{Clock, Key};
 use crate::problem::{Problem, ShieldBody};
+use crate::security_log::{EventLogged, SecurityEvent};
 
 /// The `X-API-Key` header, the other place a key may be sent.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
-
-const TARGET: &str = "tower_shield::security";
 
 /// The [`RequireApiKeyLayer`](super::RequireApiKeyLayer)'s service.
 pub struct RequireApiKeyService<S, K, C: Clock> {
@@ -125,15 +124,10 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         if let (Some(lockout), Some(ip)) = (&self.lockout, ip) {
             if let Some(wait) = lockout.locked_for(self.client_key(ip)) {
                 let secs = retry_after_secs(wait);
-                tracing::warn!(
-                    target: TARGET,
-                    event = "auth_attempt",
-                    success = false,
-                    owasp = "authn_login_lock",
-                    reason = "locked out",
-                    client_ip = %ip,
-                    retry_after_secs = secs,
-                );
+                SecurityEvent::auth_lockout(secs, None)
+                    .reason("locked out")
+                    .client_ip(ip)
+                    .emit();
                 return Start::Refuse(
                     Problem::new(StatusCode::TOO_MANY_REQUESTS)
                         .title("Too many failed authentication attempts")
@@ -148,14 +142,10 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         let text = match presented(headers) {
             Presented::Key(text) => text,
             Presented::None => {
-                tracing::info!(
-                    target: TARGET,
-                    event = "auth_attempt",
-                    success = false,
-                    owasp = "authn_login_fail",
-                    reason = "no key",
-                    client_ip = ip.map(tracing::field::display),
-                );
+                SecurityEvent::auth_attempt(false, None)
+                    .reason("no key")
+                    .client_ip(ip)
+                    .emit();
                 return Start::Refuse(self.unauthorized(
                     "an API key is required: send it as `Authorization: Bearer <key>` or in \
                      the X-API-Key header",
@@ -190,15 +180,11 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         let record = match found {
             Ok(record) => record,
             Err(e) => {
-                tracing::error!(
-                    target: TARGET,
-                    event = "auth_attempt",
-                    success = false,
-                    reason = "key store unavailable",
-                    error = %e,
-                    client_ip = ip.map(tracing::field::display),
-                    key_id = %id,
-                );
+                tracing::error!(target: crate::security_log::TARGET, error = %e, "API-key store failed");
+                let key = id.to_string();
+                SecurityEvent::auth_unavailable(Some(&key))
+                    .client_ip(ip)
+                    .emit();
                 return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
                     .detail("API keys cannot be checked right now; try again later"));
             }
@@ -213,14 +199,10 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
                 if let (Some(lockout), Some(ip)) = (&self.lockout, ip) {
                     lockout.record_success(self.client_key(ip));
                 }
-                tracing::info!(
-                    target: TARGET,
-                    event = "auth_attempt",
-                    success = true,
-                    owasp = "authn_login_success",
-                    client_ip = ip.map(tracing::field::display),
-                    key_id = %id,
-                );
+                let key = id.to_string();
+                SecurityEvent::auth_attempt(true, Some(&key))
+                    .client_ip(ip)
+                    .emit();
                 return Ok(Authenticated {
                     key_id: id,
                     label: r.label_arc(),
@@ -237,55 +219,35 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             (Some(lockout), Some(ip)) if count => Some(lockout.record_failure(self.client_key(ip))),
             _ => None,
         };
-        let ip = ip.map(tracing::field::display);
-        let id = id.map(tracing::field::display);
-        match outcome {
-            Some(Failure::Locked(wait)) => tracing::warn!(
-                target: TARGET,
-                event = "auth_attempt",
-                success = false,
-                owasp = "authn_login_lock",
-                reason,
-                client_ip = ip,
-                key_id = id,
-                locked_for_secs = retry_after_secs(wait),
-            ),
-            Some(Failure::Counted { remaining }) => tracing::warn!(
-                target: TARGET,
-                event = "auth_attempt",
-                success = false,
-                owasp = "authn_login_fail",
-                reason,
-                client_ip = ip,
-                key_id = id,
-                attempts_left = remaining,
-            ),
-            None => tracing::warn!(
-                target: TARGET,
-                event = "auth_attempt",
-                success = false,
-                owasp = "authn_login_fail",
-                reason,
-                client_ip = ip,
-                key_id = id,
-            ),
-        }
+        let key = id.map(|i| i.to_string());
+        let event = match outcome {
+            Some(Failure::Locked(wait)) => {
+                SecurityEvent::auth_lockout(retry_after_secs(wait), key.as_deref())
+            }
+            Some(Failure::Counted { remaining }) => {
+                SecurityEvent::auth_attempt(false, key.as_deref()).attempts_left(remaining)
+            }
+            None => SecurityEvent::auth_attempt(false, key.as_deref()),
+        };
+        event.reason(reason).client_ip(ip).emit();
     }
 }
 
 fn unresolved(e: ClientIpError) -> Problem {
+    SecurityEvent::client_unidentified(&e).emit();
     match e {
-        ClientIpError::MissingPeer => {
-            tracing::error!(target: TARGET, error = %e, "API-key lockout cannot tell clients apart");
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR).detail(
-                "the server cannot identify clients; its operator has been told how to fix it",
-            )
-        }
-        other => {
-            tracing::warn!(target: TARGET, event = "input_validation_fail", owasp = "input_validation_fail", error = %other);
-            Problem::new(StatusCode::BAD_REQUEST).detail(other.to_string())
-        }
+        ClientIpError::MissingPeer => Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+            .detail("the server cannot identify clients; its operator has been told how to fix it"),
+        other => Problem::new(StatusCode::BAD_REQUEST).detail(other.to_string()),
     }
+}
+
+/// A refusal's response, marked as logged: this layer has emitted its event, so the
+/// `SecurityLog` layer must not log the 401 again.
+fn refusal<B>(problem: Problem) -> Response<ShieldBody<B>> {
+    let mut response = problem.into_response();
+    response.extensions_mut().insert(EventLogged);
+    response
 }
 
 impl<S, K, C, ReqB, ResB> Service<Request<ReqB>> for RequireApiKeyService<S, K, C>
@@ -305,7 +267,7 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let client = self.shared.client_ip.resolve_request(&req);
         match self.shared.start(req.headers(), client) {
-            Start::Refuse(problem) => ResponseFuture::ready(problem.into_response()),
+            Start::Refuse(problem) => ResponseFuture::ready(refusal(problem)),
             Start::Lookup(digest, ip) => {
                 let lookup = self.shared.keys.lookup(&digest);
                 // The service that was polled ready goes with the request; a clone stays.
@@ -406,9 +368,7 @@ where
                                 future: inner.call(req),
                             }
                         }
-                        Err(problem) => {
-                            return Poll::Ready(Ok(problem.into_response()));
-                        }
+                        Err(problem) => return Poll::Ready(Ok(refusal(problem))),
                     }
                 }
                 KindProj::Inner { future } => {

@@ -7,6 +7,7 @@ use http::header::HeaderName;
 use http::{Extensions, HeaderMap, Method, Request, Uri};
 
 use crate::limiter::{Key, Quota};
+pub use crate::route::Route;
 
 /// The header the EchoTuner guide identifies devices and sessions by.
 pub const DEVICE_ID_HEADER: HeaderName = HeaderName::from_static("x-device-id");
@@ -120,67 +121,6 @@ impl fmt::Debug for Scope {
     }
 }
 
-/// A method and path a policy or an exemption applies to.
-///
-/// The path is matched exactly, or as a prefix when it ends in `/*` (`/playlist/*` matches
-/// `/playlist/generate` but not `/playlists`). No method means every method.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    method: Option<Method>,
-    path: String,
-    prefix: bool,
-}
-
-impl Route {
-    /// `method` on `path`.
-    pub fn new(method: Method, path: &str) -> Route {
-        Route::build(Some(method), path)
-    }
-
-    /// Every method on `path`.
-    pub fn any(path: &str) -> Route {
-        Route::build(None, path)
-    }
-
-    fn build(method: Option<Method>, path: &str) -> Route {
-        match path.strip_suffix("/*") {
-            Some(base) => Route {
-                method,
-                path: format!("{base}/"),
-                prefix: true,
-            },
-            None => Route {
-                method,
-                path: path.to_owned(),
-                prefix: false,
-            },
-        }
-    }
-
-    pub(crate) fn problem(&self) -> Option<String> {
-        if !self.path.starts_with('/') {
-            return Some(format!("route path {:?} must start with '/'", self.path));
-        }
-        if self.path.contains('*') {
-            return Some(format!(
-                "route path {:?}: '*' is only allowed as a final \"/*\"",
-                self.path
-            ));
-        }
-        None
-    }
-
-    #[inline]
-    pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {
-        self.method.as_ref().is_none_or(|m| m == method)
-            && if self.prefix {
-                path.starts_with(&self.path)
-            } else {
-                path == self.path
-            }
-    }
-}
-
 /// A named limit: a [`Quota`] per [`Scope`], on some routes or on every route.
 ///
 /// ```
@@ -238,19 +178,6 @@ pub(crate) fn valid_identifier(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_match_exactly_or_by_prefix() {
-        let exact = Route::new(Method::POST, "/auth/init");
-        assert!(exact.matches(&Method::POST, "/auth/init"));
-        assert!(!exact.matches(&Method::GET, "/auth/init"));
-        assert!(!exact.matches(&Method::POST, "/auth/init/x"));
-        let prefix = Route::any("/playlist/*");
-        assert!(prefix.matches(&Method::PUT, "/playlist/generate"));
-        assert!(!prefix.matches(&Method::PUT, "/playlists"));
-        assert!(Route::any("playlist").problem().is_some());
-        assert!(Route::any("/a*b").problem().is_some());
-    }
 
     #[test]
     fn identifiers() {

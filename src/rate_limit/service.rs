@@ -15,6 +15,7 @@ use super::policy::{RequestHead, Scope, valid_identifier};
 use crate::client_ip::ClientIpError;
 use crate::limiter::{Check, Clock, Decision, Key};
 use crate::problem::{Problem, ShieldBody};
+use crate::security_log::{EventLogged, SecurityEvent, subject_hash};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
     "https://iana.org/assignments/http-problem-types#quota-exceeded";
@@ -104,7 +105,7 @@ impl<C: Clock> Shared<C> {
             Err(e) => return self.unresolved(e),
         };
         if self.block.iter().any(|net| net.contains(&ip)) {
-            tracing::warn!(target: "tower_shield::security", event = "suspicious_activity", owasp = "authz_fail", reason = "blocked address", client_ip = %ip);
+            SecurityEvent::blocked_address(ip).emit();
             return Outcome::Refuse(
                 Problem::new(StatusCode::FORBIDDEN)
                     .detail("requests from this address are blocked"),
@@ -140,7 +141,12 @@ impl<C: Clock> Shared<C> {
                         device.get_or_insert(id);
                         Key::hashed(id)
                     }
-                    Err(problem) => return Outcome::Refuse(problem),
+                    Err((rule, problem)) => {
+                        SecurityEvent::input_validation_fail(name.as_str(), rule)
+                            .client_ip(ip)
+                            .emit();
+                        return Outcome::Refuse(problem);
+                    }
                 },
                 Scope::Custom(key) => match key(head) {
                     Some(k) => k,
@@ -163,7 +169,7 @@ impl<C: Clock> Shared<C> {
         }
         if let (Some(rotation), Some(id)) = (&self.device_rotation, device) {
             if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
-                tracing::warn!(target: "tower_shield::security", event = "rate_limit_exceeded", owasp = "excess_rate_limit_exceeded", policy = "device-rotation", scope = "ip", client_ip = %ip, dry_run = self.dry_run);
+                SecurityEvent::device_rotation_refused(ip, self.dry_run).emit();
                 if !self.dry_run {
                     record(&self.monitor, "device-rotation", ip, &Scope::Ip, None);
                     return Outcome::Refuse(
@@ -196,16 +202,14 @@ impl<C: Clock> Shared<C> {
             return Outcome::Limited(rate);
         }
         let wait = decision.retry_after();
-        tracing::warn!(
-            target: "tower_shield::security",
-            event = "rate_limit_exceeded",
-            owasp = "excess_rate_limit_exceeded",
-            policy = %target.name,
-            scope = target.scope.kind(),
-            client_ip = %ip,
-            device_hash = device.map(short_hash),
-            dry_run = self.dry_run,
-        );
+        SecurityEvent::rate_limit_exceeded(
+            target.name.as_str(),
+            target.scope.kind(),
+            Some(ip),
+            device.map(subject_hash),
+            self.dry_run,
+        )
+        .emit();
         if self.dry_run {
             return Outcome::Limited(rate);
         }
@@ -283,13 +287,13 @@ impl<C: Clock> Shared<C> {
     fn unresolved(&self, e: ClientIpError) -> Outcome {
         match e {
             ClientIpError::MissingPeer => {
-                tracing::error!(target: "tower_shield::security", error = %e, "rate limit cannot tell clients apart");
+                SecurityEvent::client_unidentified(&e).emit();
                 Outcome::Refuse(Problem::new(StatusCode::INTERNAL_SERVER_ERROR).detail(
                     "the server cannot identify clients; its operator has been told how to fix it",
                 ))
             }
             other => {
-                tracing::warn!(target: "tower_shield::security", event = "input_validation_fail", owasp = "input_validation_fail", error = %other);
+                SecurityEvent::client_unidentified(&other).emit();
                 Outcome::Refuse(Problem::new(StatusCode::BAD_REQUEST).detail(other.to_string()))
             }
         }
@@ -323,7 +327,7 @@ fn record(
     // An IPv6 address is at most 45 characters and a device label 15: both fit.
     let _ = match (scope, device) {
         (Scope::Session(_) | Scope::Device(_), Some(id)) => {
-            write!(out, "device:{:08x}", short_hash(id))
+            write!(out, "device:{:08x}", subject_hash(id))
         }
         (Scope::Global, _) => write!(out, "global"),
         _ => match ip {
@@ -346,12 +350,6 @@ fn record(
     monitor.record_refusal(policy, std::str::from_utf8(&buf[..written]).unwrap_or("?"));
 }
 
-/// 32 bits of the keyed hash of a device id: enough to tell devices apart in a log or the
-/// monitor, useless to recover the id.
-fn short_hash(id: &[u8]) -> u32 {
-    (Key::hashed(id).to_u128() >> 96) as u32
-}
-
 /// The one value of `name` if there is exactly one and it is a valid identifier.
 fn single_identifier<'p>(headers: &'p HeaderMap, name: &HeaderName) -> Option<&'p [u8]> {
     let mut values = headers.get_all(name).iter();
@@ -361,17 +359,28 @@ fn single_identifier<'p>(headers: &'p HeaderMap, name: &HeaderName) -> Option<&'
     }
 }
 
-fn device_identifier<'p>(headers: &'p HeaderMap, name: &HeaderName) -> Result<&'p [u8], Problem> {
+/// The one valid device id, or the rule it breaks and the 400 that says so.
+fn device_identifier<'p>(
+    headers: &'p HeaderMap,
+    name: &HeaderName,
+) -> Result<&'p [u8], (&'static str, Problem)> {
+    let bad =
+        |rule, detail: String| Err((rule, Problem::new(StatusCode::BAD_REQUEST).detail(detail)));
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
-        (None, _) => Err(Problem::new(StatusCode::BAD_REQUEST)
-            .detail(format!("device id required: send the {name} header"))),
+        (None, _) => bad(
+            "device_id.required",
+            format!("device id required: send the {name} header"),
+        ),
         (Some(v), None) if valid_identifier(v.as_bytes()) => Ok(v.as_bytes()),
-        (Some(_), None) => Err(Problem::new(StatusCode::BAD_REQUEST).detail(format!(
-            "invalid device id: {name} must be 1 to 64 of A-Z a-z 0-9 _ -"
-        ))),
-        (Some(_), Some(_)) => Err(Problem::new(StatusCode::BAD_REQUEST)
-            .detail(format!("invalid device id: send exactly one {name} header"))),
+        (Some(_), None) => bad(
+            "device_id.pattern",
+            format!("invalid device id: {name} must be 1 to 64 of A-Z a-z 0-9 _ -"),
+        ),
+        (Some(_), Some(_)) => bad(
+            "device_id.single",
+            format!("invalid device id: send exactly one {name} header"),
+        ),
     }
 }
 
@@ -392,7 +401,12 @@ where
         let headers = match self.shared.decide(&RequestHead::of(&req)) {
             Outcome::Pass => None,
             Outcome::Limited(headers) => Some(headers),
-            Outcome::Refuse(problem) => return ResponseFuture::ready(problem.into_response()),
+            Outcome::Refuse(problem) => {
+                let mut response = problem.into_response();
+                // this layer has logged the refusal already
+                response.extensions_mut().insert(EventLogged);
+                return ResponseFuture::ready(response);
+            }
             Outcome::Exceeded(status, headers, body) => {
                 return ResponseFuture::ready(exceeded(status, headers, body));
             }
