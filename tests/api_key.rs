@@ -5,8 +5,8 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use http::{Request, Response, StatusCode, header};
@@ -22,6 +22,9 @@ use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::config::SecretKey;
 use tower_shield::limiter::{Clock, ManualClock, MemoryStore};
 use tower_shield::problem::ShieldBody;
+
+mod common;
+use common::{CaptureSubscriber, Captured};
 
 type Res = Response<ShieldBody<String>>;
 type App = tower::util::BoxCloneService<Request<String>, Res, Infallible>;
@@ -816,40 +819,9 @@ async fn without_a_peer_address_the_lockout_fails_closed() {
 
 // ---------------------------------------------------------------- events
 
-/// A subscriber that keeps every event as `target field=value…` lines.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Line<'a>(&'a mut String);
-
-impl tracing::field::Visit for Line<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = event.metadata().target().to_owned();
-        event.record(&mut Line(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn every_attempt_is_one_event_without_the_key() {
-    let capture = Capture::default();
+    let capture = CaptureSubscriber::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
     let k = key();
     let wrong = key();
@@ -861,39 +833,45 @@ async fn every_attempt_is_one_event_without_the_key() {
     send(&app, bearer(PEER, wrong.expose_secret())).await; // failure 2: locks
     send(&app, bearer(PEER, k.expose_secret())).await; // refused while locked
 
-    let events: Vec<String> = capture.0.lock().unwrap().clone();
-    let ours: Vec<&String> = events
+    let events = capture.events();
+    let ours: Vec<&Captured> = events
         .iter()
-        .filter(|e| e.contains("event=\"auth_attempt\""))
+        .filter(|e| e.field("event") == Some("auth_attempt"))
         .collect();
     assert_eq!(ours.len(), 4, "{events:#?}");
     for e in &ours {
-        assert!(e.starts_with("tower_shield::security "), "{e}");
-        assert!(e.contains("client_ip=\"198.51.100.7\""), "{e}");
+        assert_eq!(e.target, "tower_shield::security", "{e:?}");
+        assert_eq!(e.field("client_ip"), Some("198.51.100.7"), "{e:?}");
     }
     let k_id = &sha256_hex(k.expose_secret())[..8];
     let wrong_id = &sha256_hex(wrong.expose_secret())[..8];
-    assert!(
-        ours[0].contains("success=true")
-            && ours[0].contains("owasp=\"authn_login_success\"")
-            && ours[0].contains(k_id)
-    );
-    assert!(
-        ours[1].contains("success=false")
-            && ours[1].contains("owasp=\"authn_login_fail\"")
-            && ours[1].contains(wrong_id)
-    );
-    assert!(
-        ours[2].contains("owasp=\"authn_login_lock\""),
-        "{}",
+    for (e, success, owasp, id) in [
+        (ours[0], "true", "authn_login_success", k_id),
+        (ours[1], "false", "authn_login_fail", wrong_id),
+    ] {
+        assert_eq!(e.field("success"), Some(success), "{e:?}");
+        assert_eq!(e.field("owasp"), Some(owasp), "{e:?}");
+        assert!(
+            e.field("key_prefix").is_some_and(|p| p.contains(id)),
+            "{e:?}"
+        );
+    }
+    assert_eq!(
+        ours[2].field("owasp"),
+        Some("authn_login_lock"),
+        "{:?}",
         ours[2]
     );
     assert!(
-        ours[3].contains("owasp=\"authn_login_lock\"") && ours[3].contains("retry_after_secs=60")
+        ours[3].field("owasp") == Some("authn_login_lock")
+            && ours[3].field("retry_after_secs") == Some("60"),
+        "{:?}",
+        ours[3]
     );
     for e in &events {
-        assert!(!e.contains(&k.expose_secret()[4..]), "{e}");
-        assert!(!e.contains(&wrong.expose_secret()[4..]), "{e}");
+        let all = format!("{e:?}");
+        assert!(!all.contains(&k.expose_secret()[4..]), "{e:?}");
+        assert!(!all.contains(&wrong.expose_secret()[4..]), "{e:?}");
     }
 }
 

@@ -12,6 +12,8 @@ use tower_shield::client_ip::{
 };
 use tower_shield::{Config, ConfigError};
 
+mod common;
+
 const XFF: ForwardingHeader = ForwardingHeader::XForwardedFor;
 const FWD: ForwardingHeader = ForwardingHeader::Forwarded;
 
@@ -884,47 +886,12 @@ fn strategy_from_config() {
 // Allocation: the hot path allocates nothing.
 // ---------------------------------------------------------------------------------------
 
-/// Counts heap allocations per thread, so tests running in parallel do not disturb each other.
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-fn count_allocation() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every call is passed unchanged to `System`; the only addition is a bump of a
-// const-initialised thread-local counter, which neither allocates nor unwinds.
-unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        count_allocation();
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        count_allocation();
-        unsafe { std::alloc::System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+static ALLOCATOR: common::alloc::Counting = common::alloc::Counting;
 
 /// The heap allocations `f` makes on this thread.
 fn allocations<T>(f: impl FnOnce() -> T) -> usize {
-    let before = ALLOCATIONS.with(std::cell::Cell::get);
-    let result = f();
-    let after = ALLOCATIONS.with(std::cell::Cell::get);
-    drop(result);
-    after - before
+    common::alloc::allocations_during(f).1
 }
 
 #[test]

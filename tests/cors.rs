@@ -5,8 +5,8 @@
 #![cfg(feature = "cors")]
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -17,6 +17,10 @@ use tower_shield::cors::{
     Cors, CorsBuilder, CorsLayer, InnerHeaders, MaxAge, Origin, OriginPattern,
 };
 use tower_shield::problem::ShieldBody;
+
+mod common;
+use common::Captured;
+use common::alloc::request_allocations as allocations;
 
 const APP: &str = "https://app.example.com";
 
@@ -1116,57 +1120,6 @@ fn futures_block<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-#[derive(Debug, Default, Clone)]
-struct Captured {
-    target: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Captured {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A minimal subscriber that keeps every event.
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Visitor<'a>(&'a mut Vec<(String, String)>);
-
-impl tracing::field::Visit for Visitor<'_> {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push((field.name().to_owned(), value.to_owned()));
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push((field.name().to_owned(), format!("{value:?}")));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut c = Captured {
-            target: event.metadata().target().to_owned(),
-            fields: Vec::new(),
-        };
-        event.record(&mut Visitor(&mut c.fields));
-        self.0.lock().unwrap().push(c);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// Runs `f` to completion on a fresh runtime with a capturing subscriber; its output and the
 /// events it emitted.
 fn capture<F, Fut, T>(f: F) -> (T, Vec<Captured>)
@@ -1174,76 +1127,13 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let out = tracing::subscriber::with_default(Capture(events.clone()), || futures_block(f()));
-    let events = events.lock().unwrap().clone();
-    (out, events)
+    common::capture(|| futures_block(f()))
 }
 
 // ---------------------------------------------------------------- allocations
 
-/// Counts heap allocations made on the current thread while `ON` is set.
-struct Counting;
-
-thread_local! {
-    static ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ON.try_with(|on| {
-        if on.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call forwards to the system allocator unchanged; the counter is a
-// const-initialised thread-local `Cell`, which never allocates.
-unsafe impl std::alloc::GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        bump();
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        bump();
-        unsafe { std::alloc::System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
-        bump();
-        unsafe { std::alloc::System.realloc(ptr, layout, size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made on this thread while one request goes through `svc`, polled by hand.
-fn allocations<S, B>(svc: &mut S, req: Request<()>) -> usize
-where
-    S: tower::Service<Request<()>, Response = Response<B>, Error = Infallible>,
-{
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-    let mut cx = Context::from_waker(Waker::noop());
-    COUNT.with(|c| c.set(0));
-    ON.with(|on| on.set(true));
-    let ready = svc.poll_ready(&mut cx);
-    let mut fut = pin!(svc.call(req));
-    let res = loop {
-        if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
-            break r;
-        }
-    };
-    ON.with(|on| on.set(false));
-    assert!(matches!(ready, Poll::Ready(Ok(()))));
-    let n = COUNT.with(std::cell::Cell::get);
-    drop(res);
-    n
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 #[test]
 fn the_allowed_simple_request_path_makes_no_allocation_of_its_own() {

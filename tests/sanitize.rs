@@ -20,6 +20,8 @@ use tower_shield::sanitize::{
     UrlRule, escape_html, sanitize_filename, sanitize_text, validate_plain_text,
 };
 
+mod common;
+
 // ---------------------------------------------------------------------------------------
 // The payload corpus (research table 6.1) and the benign texts that must pass.
 
@@ -1041,50 +1043,12 @@ fn configuration_errors_are_all_reported() {
     assert!(InputSanitizer::echotuner().build().is_ok());
 }
 
-/// A subscriber that keeps the fields of every event, to check the security event.
-#[derive(Default, Clone)]
-struct Events(Arc<Mutex<Vec<EventFields>>>);
-
-/// The target and the fields of one event, as (name, value) pairs.
-type EventFields = Vec<(String, String)>;
-
-impl tracing::Subscriber for Events {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct V(Vec<(String, String)>);
-        impl tracing::field::Visit for V {
-            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                self.0.push((f.name().to_owned(), format!("{v:?}")));
-            }
-            fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
-                self.0.push((f.name().to_owned(), v.to_owned()));
-            }
-        }
-        let mut v = V(vec![(
-            "target".to_owned(),
-            event.metadata().target().to_owned(),
-        )]);
-        event.record(&mut v);
-        self.0.lock().unwrap().push(v.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[test]
 fn one_input_validation_fail_event_per_refusal_without_the_value() {
-    let events = Events::default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(events.clone(), || {
+    let ((), events) = common::capture(|| {
         rt.block_on(async {
             let layer = echotuner();
             let seen = Seen::default();
@@ -1097,19 +1061,13 @@ fn one_input_validation_fail_event_per_refusal_without_the_value() {
             call(&layer, post_json(playlist("fine")), &seen).await;
         })
     });
-    let events = events.0.lock().unwrap();
     assert_eq!(events.len(), 1);
-    let get = |k: &str| {
-        events[0]
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    assert_eq!(get("target"), Some("tower_shield::security"));
-    assert_eq!(get("event"), Some("input_validation_fail"));
-    assert_eq!(get("owasp"), Some("input_validation_fail"));
-    assert_eq!(get("field"), Some("prompt"));
-    assert_eq!(get("rule"), Some("plain_text"));
+    let e = &events[0];
+    assert_eq!(e.target, "tower_shield::security");
+    assert_eq!(e.field("event"), Some("input_validation_fail"));
+    assert_eq!(e.field("owasp"), Some("input_validation_fail"));
+    assert_eq!(e.field("field"), Some("prompt"));
+    assert_eq!(e.field("rule"), Some("plain_text"));
     assert!(!format!("{events:?}").contains("SECRET"));
 }
 

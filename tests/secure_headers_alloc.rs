@@ -6,77 +6,18 @@
 //! the baseline, so only the layer's own allocations remain.
 #![cfg(feature = "secure-headers")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use http::{HeaderMap, HeaderValue, Request, Response};
 use tower::{Layer, Service, service_fn};
 use tower_shield::secure_headers::{Csp, SecureHeaders};
 
-struct Counting;
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ON.try_with(|on| {
-        if on.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call forwards to the system allocator unchanged; the counter is a
-// const-initialised thread-local `Cell`, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+mod common;
+use common::alloc::request_allocations as allocations;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made on this thread while one request goes through `svc` (the response is
-/// dropped afterwards, outside the count).
-fn allocations<S>(svc: &mut S, req: Request<()>) -> usize
-where
-    S: Service<Request<()>, Response = Response<String>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    COUNT.with(|c| c.set(0));
-    ON.with(|on| on.set(true));
-    let ready = svc.poll_ready(&mut cx);
-    let mut fut = pin!(svc.call(req));
-    let res = loop {
-        if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
-            break r;
-        }
-    };
-    ON.with(|on| on.set(false));
-    assert!(matches!(ready, Poll::Ready(Ok(()))));
-    let n = COUNT.with(Cell::get);
-    drop(res);
-    n
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 fn request() -> Request<()> {
     Request::get("https://api.example.com/").body(()).unwrap()

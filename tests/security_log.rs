@@ -19,11 +19,14 @@ use tower_shield::security_log::{
     AuthOutcome, Coalescer, EventLogged, Malicious, RequestId, SecurityEvent, SecurityLog,
     SecurityLogBuilder, subject_hash,
 };
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
+
+mod common;
+// Into a map: a span's later `record` overwrites the value it was opened with.
+use common::FieldVisitor;
 
 // ---------------------------------------------------------------------------------------
 // A recording subscriber.
@@ -50,17 +53,6 @@ impl Rec {
 struct Recorder {
     recs: Arc<Mutex<Vec<Rec>>>,
     spans: Arc<Mutex<BTreeMap<u64, usize>>>,
-}
-
-struct FieldVisitor<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for FieldVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {

@@ -60,6 +60,26 @@ impl Decision {
         retry_after: None,
     };
 
+    /// A decision from its raw fields (nanoseconds), for stores that compute it elsewhere.
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_raw(
+        allowed: bool,
+        limit: u32,
+        slack: u64,
+        interval: u64,
+        reset_after: u64,
+        retry_after: Option<u64>,
+    ) -> Decision {
+        Decision {
+            allowed,
+            limit,
+            slack,
+            interval,
+            reset_after,
+            retry_after,
+        }
+    }
+
     /// Whether the request was admitted (and, unless it was a peek, charged).
     pub fn is_allowed(&self) -> bool {
         self.allowed

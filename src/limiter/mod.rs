@@ -41,6 +41,8 @@ mod clock;
 mod gcra;
 mod key;
 mod quota;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 mod table;
 
@@ -48,4 +50,6 @@ pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
 pub use gcra::Decision;
 pub use key::{Key, Namespace};
 pub use quota::Quota;
+#[cfg(feature = "redis")]
+pub use redis::{RedisCheck, RedisStore, RedisStoreBuilder, StoreError};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

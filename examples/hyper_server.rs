@@ -1,0 +1,124 @@
+//! The same protection on plain hyper, without axum: security logging, security headers and a
+//! per-IP rate limit around a `service_fn`.
+//!
+//! ```text
+//! cargo run --example hyper_server            # listens on 127.0.0.1:8001, or BIND
+//! curl -i http://127.0.0.1:8001/
+//! ```
+//!
+//! hyper does not tell a service who its peer is, so the accept loop puts the connection's
+//! address into every request as a [`PeerAddr`] extension, which every tower-shield layer
+//! reads. Stop it with Ctrl-C.
+
+use std::convert::Infallible;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tower::{ServiceBuilder, service_fn};
+use tower_shield::client_ip::PeerAddr;
+use tower_shield::limiter::Quota;
+use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+use tower_shield::secure_headers::SecureHeaders;
+use tower_shield::security_log::SecurityLog;
+use tower_shield::{Config, ConfigError};
+
+async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut res = Response::new(Full::new(Bytes::from_static(b"{\"hello\":\"world\"}")));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // security events and request spans, as text on stdout
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .try_init();
+    let config = match Config::from_lookup(|name| match name {
+        "BIND" => std::env::var(name)
+            .ok()
+            .or_else(|| Some("127.0.0.1:8001".into())),
+        _ => std::env::var(name).ok(),
+    }) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("hyper_server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let layers = match layers(&config) {
+        Ok(layers) => layers,
+        Err(error) => {
+            eprintln!("hyper_server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.bind()).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "hyper_server: cannot listen on BIND={}: {error}",
+                config.bind()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("hyper_server listening on http://{}", config.bind());
+    let (log, headers, limit) = layers;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    eprintln!("hyper_server: accept failed: {error}");
+                    continue;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+        };
+        // One service per connection, knowing its peer address; the layers share their state.
+        let service = ServiceBuilder::new()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                req
+            })
+            .layer(log.clone())
+            .layer(headers.clone())
+            .layer(limit.clone())
+            .service(service_fn(hello));
+        tokio::spawn(async move {
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection =
+                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(error) = connection.await {
+                eprintln!("hyper_server: connection from {peer}: {error}");
+            }
+        });
+    }
+}
+
+type Layers = (
+    tower_shield::security_log::SecurityLogLayer,
+    tower_shield::secure_headers::SecureHeadersLayer,
+    tower_shield::rate_limit::RateLimitLayer,
+);
+
+/// The layers, built once from the environment: a bad value is reported by its name.
+fn layers(config: &Config) -> Result<Layers, ConfigError> {
+    let log = SecurityLog::from_config(config)?;
+    let headers = SecureHeaders::api().build()?;
+    let limit = RateLimit::builder()
+        .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))
+        .policy(Policy::new("burst", Quota::per_second(20)?, Scope::ip()))
+        .build()?;
+    Ok((log, headers, limit))
+}

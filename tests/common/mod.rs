@@ -1,0 +1,87 @@
+//! Scaffolding shared by the integration-test binaries: a `tracing` subscriber that keeps
+//! every event, and (in [`alloc`]) a counting global allocator. Each binary uses a subset.
+#![allow(dead_code)]
+
+pub mod alloc;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// One event as the subscriber saw it: its target and its fields in order, as
+/// (name, value) pairs.
+#[derive(Debug, Default, Clone)]
+pub struct Captured {
+    pub target: String,
+    /// `&str` values as they are, every other value through `Debug`.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Captured {
+    /// The value of the first field called `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Records each field into any (name, value) collection: a `Vec` keeps every pair in order, a
+/// map keeps the last value recorded for each name.
+pub struct FieldVisitor<'a, C>(pub &'a mut C);
+
+impl<C: Extend<(String, String)>> Visit for FieldVisitor<'_, C> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.extend([(field.name().to_owned(), value.to_owned())]);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .extend([(field.name().to_owned(), format!("{value:?}"))]);
+    }
+}
+
+/// A minimal subscriber that keeps every event (spans are accepted and ignored). Clones share
+/// the same events.
+#[derive(Clone, Default)]
+pub struct CaptureSubscriber(Arc<Mutex<Vec<Captured>>>);
+
+impl CaptureSubscriber {
+    /// The events seen so far, oldest first.
+    pub fn events(&self) -> Vec<Captured> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Subscriber for CaptureSubscriber {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut c = Captured {
+            target: event.metadata().target().to_owned(),
+            fields: Vec::new(),
+        };
+        event.record(&mut FieldVisitor(&mut c.fields));
+        self.0.lock().unwrap().push(c);
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// Runs `f` with only a [`CaptureSubscriber`] listening on this thread; its output and the
+/// events it emitted.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
+    let subscriber = CaptureSubscriber::default();
+    let out = tracing::subscriber::with_default(subscriber.clone(), f);
+    (out, subscriber.events())
+}
