@@ -200,6 +200,53 @@ pub fn rate_limit_after(prefix: &[u8], remaining: u32, t: u64) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Header values already rendered for a few recent numbers, so that the values a refused
+/// client gets again and again (`r=0;t=…`, `Retry-After`) are rendered and allocated once and
+/// then shared.
+///
+/// A small direct-mapped table of slots behind spin locks taken with `try_lock`: a thread that
+/// finds its slot busy renders the value itself rather than wait, so the cache never blocks.
+pub(crate) struct ValueCache {
+    slots: Box<[spin::Mutex<Option<CachedValue>>]>,
+}
+
+/// The two numbers a value was rendered from, and the value.
+type CachedValue = (u32, u64, HeaderValue);
+
+impl ValueCache {
+    const SLOTS: usize = 32;
+
+    pub(crate) fn new() -> Self {
+        ValueCache {
+            slots: (0..Self::SLOTS).map(|_| spin::Mutex::new(None)).collect(),
+        }
+    }
+
+    /// The value for (`a`, `b`), from the cache or from `render`.
+    #[inline]
+    pub(crate) fn get(&self, a: u32, b: u64, render: impl FnOnce() -> HeaderValue) -> HeaderValue {
+        let slot = &self.slots[(a as usize ^ (b as usize).wrapping_mul(31)) % Self::SLOTS];
+        if let Some(mut entry) = slot.try_lock() {
+            match &*entry {
+                Some((ea, eb, value)) if (*ea, *eb) == (a, b) => value.clone(),
+                _ => {
+                    let value = render();
+                    *entry = Some((a, b, value.clone()));
+                    value
+                }
+            }
+        } else {
+            render()
+        }
+    }
+}
+
+impl std::fmt::Debug for ValueCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueCache").finish_non_exhaustive()
+    }
+}
+
 /// The `RateLimit` value of several policies in one list: `"ip";r=1;t=2, "device";r=0;t=5`.
 ///
 /// Rendered on the stack, spilling to the heap only when the value is longer than 256 bytes
@@ -536,6 +583,16 @@ mod tests {
                 .iter()
                 .map(|&(k, v)| (k.to_owned(), Param::Integer(v)))
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn cached_values_equal_fresh_ones() {
+        let cache = ValueCache::new();
+        let prefix = rate_limit_prefix("ip");
+        for (r, t) in [(5, 1), (5, 1), (0, 60), (5, 1), (4, 1), (0, 60), (5, 2)] {
+            let value = cache.get(r, t, || rate_limit_after(&prefix, r, t));
+            assert_eq!(value, rate_limit_after(&prefix, r, t));
         }
     }
 

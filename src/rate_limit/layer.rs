@@ -78,6 +78,8 @@ pub(crate) struct Target {
     pub(crate) policy_header: HeaderValue,
     /// `"name";r=`, the start of this policy's `RateLimit` value.
     pub(crate) rate_prefix: Box<[u8]>,
+    /// Recently rendered `RateLimit` values of this policy's refusals.
+    pub(crate) rate_values: super::headers::ValueCache,
     /// The problem document of this policy's 429, rendered once.
     pub(crate) refusal_body: bytes::Bytes,
     /// The headers every 429 of this policy carries, rendered once.
@@ -105,6 +107,8 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) device_rotation: Option<DeviceRotation>,
     pub(crate) monitor: Arc<RateLimitMonitor>,
     pub(crate) on_refusal: Option<super::service::RefusalHook>,
+    /// Recently rendered `Retry-After` values.
+    pub(crate) retry_values: super::headers::ValueCache,
 }
 
 impl<C: Clock> std::fmt::Debug for Shared<C> {

@@ -278,6 +278,7 @@ impl<C: Clock> RateLimitBuilder<C> {
                     refusal_headers,
                     refusal_body,
                     rate_prefix: headers::rate_limit_prefix(&p.name),
+                    rate_values: headers::ValueCache::new(),
                     name: p.name.clone(),
                     quota: p.quota,
                     scope: p.scope.clone(),
@@ -319,6 +320,7 @@ impl<C: Clock> RateLimitBuilder<C> {
                     device_rotation: rotation,
                     monitor: Arc::new(monitor),
                     on_refusal: self.on_refusal,
+                    retry_values: headers::ValueCache::new(),
                 }),
             }),
             // every `None` above recorded a problem, so `finish` has returned already

@@ -87,7 +87,15 @@ impl<C: Clock> Shared<C> {
         let (remaining, t) = headers::remaining_and_t(decision);
         RateHeaders {
             policy: target.policy_header.clone(),
-            limit: headers::rate_limit_after(&target.rate_prefix, remaining, t),
+            // A refused client sees the same `r=0;t=…` until the next second: render it once.
+            // Admissions mostly differ in `r`, where a cache would only add work.
+            limit: if decision.is_allowed() {
+                headers::rate_limit_after(&target.rate_prefix, remaining, t)
+            } else {
+                target.rate_values.get(remaining, t, || {
+                    headers::rate_limit_after(&target.rate_prefix, remaining, t)
+                })
+            },
             legacy: self
                 .legacy_headers
                 .then_some((decision.limit(), remaining, t)),
@@ -214,7 +222,10 @@ impl<C: Clock> Shared<C> {
             return Outcome::Limited(rate);
         }
         record(&self.monitor, &target.name, ip, &target.scope, device);
-        let retry_after = wait.map(|w| headers::seconds(headers::retry_after_secs(w)));
+        let retry_after = wait.map(|w| {
+            let secs = headers::retry_after_secs(w);
+            self.retry_values.get(0, secs, || headers::seconds(secs))
+        });
         if let Some(hook) = &self.on_refusal {
             let refusal = Refusal {
                 policy: &target.name,
