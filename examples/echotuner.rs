@@ -36,8 +36,20 @@
 //! `RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_WINDOW_SECONDS`, `TRUSTED_PROXIES`,
 //! `MAX_DEVICES_PER_USER`, `DEVICE_REGISTRATION_TIMEOUT` and `SESSION_CLEANUP_INTERVAL` (the
 //! rate limits below); `LOG_FORMAT` (`json`: one JSON object per line on stdout; `pretty`).
-//! `REDIS_URL` and `RATE_LIMIT_STORE_FAILURE` are validated and take effect with the Redis
-//! store; `SECRET_KEY` is validated (API-key hashes use a pepper only when asked to).
+//! `REDIS_URL` (built with `--features redis`; set without it, the server stops with exit code
+//! 2) keeps the rate limits in Redis, shared by every instance, and `RATE_LIMIT_STORE_FAILURE`
+//! decides while Redis cannot answer (`fail-closed`: 503, `fail-open`, `local`: each instance
+//! alone); start-up does not need Redis to be up. With `REDIS_URL`, `SECRET_KEY` is required:
+//! instances derive the keys of device and session ids from it, so set the same value on every
+//! instance. The device-rotation cap (`MAX_DEVICES_PER_USER`) stays per instance.
+//! `SECRET_KEY` is otherwise validated (API-key hashes use a pepper only when asked to).
+//!
+//! ```text
+//! cargo build --release --example echotuner --features redis
+//! export REDIS_URL=redis://127.0.0.1:6379/0 SECRET_KEY=$(openssl rand -hex 32)
+//! BIND=127.0.0.1:8001 target/release/examples/echotuner &
+//! BIND=127.0.0.1:8002 target/release/examples/echotuner &
+//! ```
 //!
 //! # Input validation
 //!
@@ -73,7 +85,7 @@ use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
 use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::config::LogFormat;
 use tower_shield::cors::Cors;
-use tower_shield::limiter::{MemoryStore, Quota};
+use tower_shield::limiter::{Key, MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, RateLimitMonitor, Scope};
 use tower_shield::sanitize::InputSanitizer;
 use tower_shield::secure_headers::SecureHeaders;
@@ -92,6 +104,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+
+    // Before anything is hashed, and before the socket opens: a REDIS_URL this build or
+    // configuration cannot honour stops the server at once.
+    if let Err(error) = shared_keys(&config) {
+        eprintln!("echotuner: {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
 
     init_logging(config.log_format());
 
@@ -195,6 +214,30 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     Ok(router.layer(SecurityLog::from_config(config)?))
 }
 
+/// With `REDIS_URL`, every instance must hash device and session ids and policy names alike,
+/// or their limits are not shared: keys are derived from `SECRET_KEY`, which is then required.
+/// A build without the `redis` feature refuses `REDIS_URL` rather than ignoring it.
+fn shared_keys(config: &Config) -> Result<(), ConfigError> {
+    if config.redis_url().is_none() {
+        return Ok(());
+    }
+    if !cfg!(feature = "redis") {
+        return Err(ConfigError::new(
+            "REDIS_URL",
+            "REDIS_URL is set but this build has no Redis support: build with `--features redis`",
+        ));
+    }
+    match config.secret_key() {
+        Some(secret) => Key::use_secret(secret.as_bytes()),
+        None => Err(ConfigError::new(
+            "SECRET_KEY",
+            "REDIS_URL is set but SECRET_KEY is not: instances sharing one Redis must hash \
+             device and session ids with the same secret, or their limits are not shared; set \
+             SECRET_KEY to the same value (at least 32 bytes) on every instance",
+        )),
+    }
+}
+
 /// The guide's endpoint table: per-route limits on top of the global per-IP limit
 /// (`RATE_LIMIT_REQUESTS_PER_MINUTE` per `RATE_LIMIT_WINDOW_SECONDS`), the health check exempt,
 /// and at most `MAX_DEVICES_PER_USER` new device ids per client per
@@ -207,8 +250,18 @@ fn rate_limit(config: &Config) -> Result<RateLimitLayer, ConfigError> {
     if let Err(error) = store.spawn_sweeper(config.session_cleanup_interval()) {
         eprintln!("echotuner: no sweeper thread ({error}); idle keys are evicted on demand");
     }
-    RateLimit::builder()
-        .store(store)
+    let builder = RateLimit::builder().store(store);
+    // REDIS_URL: every instance shares the limits kept there (device rotation stays per
+    // instance, in the local store).
+    #[cfg(feature = "redis")]
+    let builder = match config.redis_url() {
+        Some(url) => builder.redis(
+            tower_shield::limiter::RedisStore::open(url)?,
+            config.rate_limit_store_failure(),
+        ),
+        None => builder,
+    };
+    builder
         .client_ip(ClientIpStrategy::from_config(config)?)
         .exempt(Method::GET, "/config/health")
         .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderValue, Method};
 use ipnet::IpNet;
@@ -50,9 +51,21 @@ impl<C: Clock> RateLimitLayer<C> {
         &self.shared.monitor
     }
 
-    /// The store the limits are kept in.
+    /// The in-memory store the limits are kept in. With a Redis store
+    /// ([`RateLimitBuilder::redis`](super::RateLimitBuilder::redis)) this is the local store:
+    /// device rotation, and every decision under [`StoreFailurePolicy::Local`] while Redis is
+    /// unavailable.
+    ///
+    /// [`StoreFailurePolicy::Local`]: crate::config::StoreFailurePolicy::Local
     pub fn store(&self) -> &Arc<MemoryStore<C>> {
         &self.shared.store
+    }
+
+    /// How many decisions were made without the shared store (Redis unreachable, timed out or
+    /// its circuit breaker open), whatever the failure policy made of them. Always 0 with the
+    /// in-memory store.
+    pub fn degraded_decisions(&self) -> u64 {
+        self.shared.degraded.load(Ordering::Relaxed)
     }
 }
 
@@ -109,6 +122,20 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) on_refusal: Option<super::service::RefusalHook>,
     /// Recently rendered `Retry-After` values.
     pub(crate) retry_values: super::headers::ValueCache,
+    /// The shared store, when the limits live in Redis; `store` is then the local one.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<RedisBackend>,
+    /// Decisions made without the shared store.
+    pub(crate) degraded: AtomicU64,
+}
+
+/// The Redis store of a layer and what to do when it cannot answer.
+#[cfg(feature = "redis")]
+pub(crate) struct RedisBackend {
+    pub(crate) store: crate::limiter::RedisStore,
+    pub(crate) on_failure: crate::config::StoreFailurePolicy,
+    /// Whether the current failure episode has been logged.
+    pub(crate) episode: std::sync::atomic::AtomicBool,
 }
 
 impl<C: Clock> std::fmt::Debug for Shared<C> {

@@ -92,6 +92,8 @@ impl RateLimit {
             device_rotation: None,
             monitor_capacity: 1024,
             on_refusal: None,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 }
@@ -110,6 +112,11 @@ pub struct RateLimitBuilder<C: Clock> {
     device_rotation: Option<(u32, Duration)>,
     monitor_capacity: usize,
     on_refusal: Option<RefusalHook>,
+    #[cfg(feature = "redis")]
+    redis: Option<(
+        crate::limiter::RedisStore,
+        crate::config::StoreFailurePolicy,
+    )>,
 }
 
 impl<C: Clock> std::fmt::Debug for RateLimitBuilder<C> {
@@ -138,7 +145,36 @@ impl<C: Clock> RateLimitBuilder<C> {
             device_rotation: self.device_rotation,
             monitor_capacity: self.monitor_capacity,
             on_refusal: self.on_refusal,
+            #[cfg(feature = "redis")]
+            redis: self.redis,
         }
+    }
+
+    /// Keeps the limits in Redis (feature `redis`), shared by every instance pointing at it,
+    /// and decides by `on_failure` while Redis cannot answer: `FailClosed` answers 503
+    /// problem+json with `Retry-After` (the store's circuit-breaker cool-down), `FailOpen`
+    /// admits without `RateLimit` headers, `Local` decides with the layer's in-memory
+    /// [`store`](Self::store), each instance counting alone. Every such decision is counted
+    /// ([`RateLimitLayer::degraded_decisions`]) and one event is logged per episode.
+    ///
+    /// The in-memory store still keeps the [device-rotation](Self::device_rotation) cap,
+    /// which is therefore **per instance**.
+    ///
+    /// Keys of session and device ids ([`Key::hashed`](crate::limiter::Key::hashed)) and of
+    /// policy names are hashed under a per-process secret: call
+    /// [`Key::use_secret`](crate::limiter::Key::use_secret) with one secret shared by every
+    /// instance, before building the layer, or those limits are not shared.
+    ///
+    /// The service then needs the inner service to be `Clone + Send + 'static` (it is called
+    /// after Redis answers), as with feature `redis` it always does.
+    #[cfg(feature = "redis")]
+    pub fn redis(
+        mut self,
+        store: crate::limiter::RedisStore,
+        on_failure: crate::config::StoreFailurePolicy,
+    ) -> Self {
+        self.redis = Some((store, on_failure));
+        self
     }
 
     /// How the client address is found (default: the peer address; see [`ClientIpStrategy`]).
@@ -321,6 +357,13 @@ impl<C: Clock> RateLimitBuilder<C> {
                     monitor: Arc::new(monitor),
                     on_refusal: self.on_refusal,
                     retry_values: headers::ValueCache::new(),
+                    #[cfg(feature = "redis")]
+                    redis: self.redis.map(|(store, on_failure)| layer::RedisBackend {
+                        store,
+                        on_failure,
+                        episode: std::sync::atomic::AtomicBool::new(false),
+                    }),
+                    degraded: std::sync::atomic::AtomicU64::new(0),
                 }),
             }),
             // every `None` above recorded a problem, so `finish` has returned already

@@ -61,6 +61,36 @@ enum Outcome {
     Exceeded(StatusCode, HeaderMap, bytes::Bytes),
 }
 
+/// The policies that apply to a request, with what is known of its client.
+pub(crate) struct Matched<'h> {
+    ip: IpAddr,
+    device: Option<&'h [u8]>,
+    /// (target index, key) of every policy that applies, on the stack for up to
+    /// INLINE_POLICIES of them…
+    inline: [(usize, Key); INLINE_POLICIES],
+    /// …and all of them here when there are more.
+    spilled: Vec<(usize, Key)>,
+    count: usize,
+}
+
+impl Matched<'_> {
+    #[inline]
+    fn as_slice(&self) -> &[(usize, Key)] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.count]
+        } else {
+            &self.spilled[..]
+        }
+    }
+}
+
+/// The first half of a decision: an answer already, or the policies to check.
+#[allow(clippy::large_enum_variant)]
+enum Plan<'h> {
+    Done(Outcome),
+    Check(Matched<'h>),
+}
+
 /// The `RateLimit-Policy` and `RateLimit` values of the binding policy, and the numbers of
 /// the legacy headers when they are on.
 #[derive(Debug)]
@@ -102,25 +132,53 @@ impl<C: Clock> Shared<C> {
         }
     }
 
+    /// The decision of the in-memory store: find the policies, check them, answer.
+    #[inline]
     fn decide(&self, head: &RequestHead<'_>) -> Outcome {
+        let matched = match self.matched(head) {
+            Plan::Done(outcome) => return outcome,
+            Plan::Check(matched) => matched,
+        };
+        let (decision, target) = self.check_local(matched.as_slice());
+        self.finish(decision, target, matched.ip, matched.device)
+    }
+
+    /// Checks `matched` on the in-memory store; the binding decision and its policy.
+    #[inline]
+    fn check_local(&self, matched: &[(usize, Key)]) -> (Decision, &Target) {
+        match matched {
+            // One policy, the common case: a plain check, no all-or-nothing bookkeeping.
+            [(index, key)] => {
+                let target = &self.targets[*index];
+                (self.store.check(*key, &target.quota), target)
+            }
+            list => self.check_all(list),
+        }
+    }
+
+    /// Everything before the store is asked: exemptions, the client, block and allow lists,
+    /// the policies that apply with their keys, and the device-rotation cap (always on the
+    /// in-memory store).
+    #[inline(always)]
+    fn matched<'h>(&self, head: &RequestHead<'h>) -> Plan<'h> {
         let (method, path) = (head.method(), head.uri().path());
         if self.exempt.iter().any(|r| r.matches(method, path)) {
-            return Outcome::Pass;
+            return Plan::Done(Outcome::Pass);
         }
         let peer = crate::client_ip::PeerAddr::find(head.extensions()).map(|a| a.ip());
         let ip = match self.client_ip.resolve_from(peer, head.headers()) {
             Ok(ip) => ip,
-            Err(e) => return self.unresolved(e),
+            Err(e) => return Plan::Done(self.unresolved(e)),
         };
         if self.block.iter().any(|net| net.contains(&ip)) {
             SecurityEvent::blocked_address(ip).emit();
-            return Outcome::Refuse(
+            return Plan::Done(Outcome::Refuse(
                 Problem::new(StatusCode::FORBIDDEN)
                     .detail("requests from this address are blocked"),
-            );
+            ));
         }
         if self.allow.iter().any(|net| net.contains(&ip)) {
-            return Outcome::Pass;
+            return Plan::Done(Outcome::Pass);
         }
         let ip_key = self.grouping.key(ip);
 
@@ -153,7 +211,7 @@ impl<C: Clock> Shared<C> {
                         SecurityEvent::input_validation_fail(name.as_str(), rule)
                             .client_ip(ip)
                             .emit();
-                        return Outcome::Refuse(problem);
+                        return Plan::Done(Outcome::Refuse(problem));
                     }
                 },
                 Scope::Custom(key) => match key(head) {
@@ -173,14 +231,14 @@ impl<C: Clock> Shared<C> {
             count += 1;
         }
         if count == 0 {
-            return Outcome::Pass;
+            return Plan::Done(Outcome::Pass);
         }
         if let (Some(rotation), Some(id)) = (&self.device_rotation, device) {
             if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
                 SecurityEvent::device_rotation_refused(ip, self.dry_run).emit();
                 if !self.dry_run {
                     record(&self.monitor, "device-rotation", ip, &Scope::Ip, None);
-                    return Outcome::Refuse(
+                    return Plan::Done(Outcome::Refuse(
                         Problem::new(StatusCode::TOO_MANY_REQUESTS)
                             .type_uri(QUOTA_EXCEEDED)
                             .detail(format!(
@@ -188,23 +246,29 @@ impl<C: Clock> Shared<C> {
                                 rotation.max()
                             ))
                             .header(RETRY_AFTER, headers::seconds(headers::retry_after_secs(wait))),
-                    );
+                    ));
                 }
             }
         }
-        let matched = if spilled.is_empty() {
-            &matched[..count]
-        } else {
-            &spilled[..]
-        };
-        let (decision, target) = match matched {
-            // One policy, the common case: a plain check, no all-or-nothing bookkeeping.
-            [(index, key)] => {
-                let target = &self.targets[*index];
-                (self.store.check(*key, &target.quota), target)
-            }
-            _ => self.check_all(matched),
-        };
+        Plan::Check(Matched {
+            ip,
+            device,
+            inline: matched,
+            spilled,
+            count,
+        })
+    }
+
+    /// Builds the answer to `decision` of `target`, the binding policy: its headers on an
+    /// admission, its 429 (or the refusal hook's response) on a refusal. Shared by every store.
+    #[inline(always)]
+    fn finish(
+        &self,
+        decision: Decision,
+        target: &Target,
+        ip: IpAddr,
+        device: Option<&[u8]>,
+    ) -> Outcome {
         let rate = self.rate_headers(target, &decision);
         if decision.is_allowed() {
             return Outcome::Limited(rate);
@@ -246,7 +310,6 @@ impl<C: Clock> Shared<C> {
             return Outcome::Exceeded(parts.status, response_headers, body);
         }
         // The policy's prepared headers (content type, cache control, RateLimit-Policy), then
-        // this decision's.
         // this decision's, written into the placeholders without hashing a header name again.
         let mut response_headers = target.refusal_headers.clone();
         let never = retry_after.is_none();
@@ -395,20 +458,13 @@ fn device_identifier<'p>(
     }
 }
 
-impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    C: Clock,
-{
-    type Response = Response<ShieldBody<ResB>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+impl<S, C: Clock> RateLimitService<S, C> {
+    /// The call of the in-memory path: decided before the inner service is called.
+    #[inline]
+    fn call_memory<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future, ResB>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+    {
         let headers = match self.shared.decide(&RequestHead::of(&req)) {
             Outcome::Pass => None,
             Outcome::Limited(headers) => Some(headers),
@@ -431,6 +487,204 @@ where
     }
 }
 
+/// The headers an admission adds (none when unlimited), or the response of a refusal (the
+/// Redis path's counterpart of `call_memory`'s own match).
+// Moved once, on the stack; boxing the response would allocate on every refusal.
+#[allow(clippy::result_large_err)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+fn settle<B>(outcome: Outcome) -> Result<Option<RateHeaders>, Response<ShieldBody<B>>> {
+    match outcome {
+        Outcome::Pass => Ok(None),
+        Outcome::Limited(headers) => Ok(Some(headers)),
+        Outcome::Refuse(problem) => {
+            let mut response = problem.into_response();
+            // this layer has logged the refusal already
+            response.extensions_mut().insert(EventLogged);
+            Err(response)
+        }
+        Outcome::Exceeded(status, headers, body) => Err(exceeded(status, headers, body)),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    C: Clock,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        self.call_memory(req)
+    }
+}
+
+/// With feature `redis` the inner service may be called after Redis answers, from the
+/// response future: it must be `Clone` (the ready service goes with the future, a clone stays),
+/// and it and the request body `Send + 'static`. Nothing more is asked of its future.
+#[cfg(feature = "redis")]
+impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    ReqB: Send + 'static,
+    C: Clock,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        if self.shared.redis.is_none() {
+            return self.call_memory(req);
+        }
+        let (list, ip, device) = match self.shared.matched(&RequestHead::of(&req)) {
+            Plan::Done(outcome) => match settle(outcome) {
+                Ok(headers) => {
+                    return ResponseFuture {
+                        kind: Kind::Inner {
+                            future: self.inner.call(req),
+                            headers,
+                        },
+                    };
+                }
+                Err(response) => return ResponseFuture::ready(response),
+            },
+            Plan::Check(matched) => (
+                matched.as_slice().to_vec(),
+                matched.ip,
+                matched.device.map(Box::<[u8]>::from),
+            ),
+        };
+        // The service that was polled ready goes with the future; its clone stays for the
+        // next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        let decision =
+            Box::pin(async move { shared.decide_shared(&list, ip, device.as_deref()).await });
+        ResponseFuture {
+            kind: Kind::Shared {
+                decision,
+                call: Some(Box::new(move || inner.call(req))),
+            },
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl<C: Clock> Shared<C> {
+    /// The decision of the shared (Redis) store for the `matched` policies, or of the failure
+    /// policy when it cannot answer.
+    async fn decide_shared(
+        &self,
+        matched: &[(usize, Key)],
+        ip: IpAddr,
+        device: Option<&[u8]>,
+    ) -> Outcome {
+        use std::sync::atomic::Ordering::Relaxed;
+
+        use crate::config::StoreFailurePolicy;
+        use crate::limiter::RedisCheck;
+
+        let Some(redis) = &self.redis else {
+            let (decision, target) = self.check_local(matched);
+            return self.finish(decision, target, ip, device);
+        };
+        let checks: Vec<RedisCheck<'_>> = matched
+            .iter()
+            .map(|&(index, key)| RedisCheck::new(key, &self.targets[index].quota))
+            .collect();
+        // One fixed hash tag for every key: a key must always be checked under the same tag,
+        // and a device or global key is shared by requests of different clients and routes.
+        match redis.store.check_all_tagged(Key::GLOBAL, &checks).await {
+            Ok(verdict) => {
+                if redis.episode.load(Relaxed) {
+                    redis.episode.store(false, Relaxed);
+                }
+                let target = &self.targets[matched[verdict.index].0];
+                self.finish(verdict.binding, target, ip, device)
+            }
+            Err(error) => {
+                self.degraded.fetch_add(1, Relaxed);
+                let policy = match redis.on_failure {
+                    StoreFailurePolicy::FailClosed => "fail-closed",
+                    StoreFailurePolicy::FailOpen => "fail-open",
+                    StoreFailurePolicy::Local => "local",
+                };
+                if !redis.episode.swap(true, Relaxed) {
+                    SecurityEvent::rate_limit_store_degraded(policy, error.to_string()).emit();
+                }
+                match redis.on_failure {
+                    StoreFailurePolicy::FailClosed => {
+                        let secs = headers::retry_after_secs(redis.store.cool_down());
+                        Outcome::Refuse(
+                            Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                                .detail(
+                                    "rate limits cannot be checked right now; retry after the \
+                                     time in Retry-After",
+                                )
+                                .header(RETRY_AFTER, headers::seconds(secs)),
+                        )
+                    }
+                    StoreFailurePolicy::FailOpen => Outcome::Pass,
+                    StoreFailurePolicy::Local => {
+                        let (decision, target) = self.check_local(matched);
+                        self.finish(decision, target, ip, device)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Redis path's decision, boxed: its size and type depend on the Redis client.
+#[cfg(feature = "redis")]
+type DecisionFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+/// Without Redis there is no such state: an uninhabited type keeps it out of the future's
+/// layout and its `poll`.
+#[cfg(not(feature = "redis"))]
+type DecisionFuture = std::convert::Infallible;
+
+#[cfg(feature = "redis")]
+fn poll_decision(decision: &mut DecisionFuture, cx: &mut Context<'_>) -> Poll<Outcome> {
+    decision.as_mut().poll(cx)
+}
+
+#[cfg(not(feature = "redis"))]
+fn poll_decision(decision: &mut DecisionFuture, _: &mut Context<'_>) -> Poll<Outcome> {
+    match *decision {}
+}
+
+/// The call of the inner service, made once the decision admits the request.
+#[cfg(feature = "redis")]
+type InnerCall<F> = Box<dyn FnOnce() -> F + Send>;
+/// Without Redis: uninhabited too, so the future's auto traits are those of `F` and `B` alone.
+#[cfg(not(feature = "redis"))]
+type InnerCall<F> = (
+    std::convert::Infallible,
+    std::marker::PhantomData<fn() -> F>,
+);
+
+#[cfg(feature = "redis")]
+fn invoke<F>(call: InnerCall<F>) -> F {
+    call()
+}
+
+#[cfg(not(feature = "redis"))]
+fn invoke<F>(call: InnerCall<F>) -> F {
+    match call.0 {}
+}
+
 pin_project! {
     /// The response future of [`RateLimitService`].
     pub struct ResponseFuture<F, B> {
@@ -444,6 +698,7 @@ pin_project! {
     enum Kind<F, B> {
         Inner { #[pin] future: F, headers: Option<RateHeaders> },
         Ready { response: Option<Response<ShieldBody<B>>> },
+        Shared { decision: DecisionFuture, call: Option<InnerCall<F>> },
     }
 }
 
@@ -464,19 +719,39 @@ where
     type Output = Result<Response<ShieldBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future, headers } => {
-                let response = ready!(future.poll(cx))?;
-                let mut response = response.map(ShieldBody::inner);
-                if let Some(h) = headers.take() {
-                    h.apply(response.headers_mut());
+        let mut kind = self.project().kind;
+        loop {
+            match kind.as_mut().project() {
+                KindProj::Inner { future, headers } => {
+                    let response = ready!(future.poll(cx))?;
+                    let mut response = response.map(ShieldBody::inner);
+                    if let Some(h) = headers.take() {
+                        h.apply(response.headers_mut());
+                    }
+                    return Poll::Ready(Ok(response));
                 }
-                Poll::Ready(Ok(response))
+                KindProj::Ready { response } => {
+                    return match response.take() {
+                        Some(r) => Poll::Ready(Ok(r)),
+                        None => Poll::Pending,
+                    };
+                }
+                KindProj::Shared { decision, call } => {
+                    let outcome = ready!(poll_decision(decision, cx));
+                    match (settle(outcome), call.take()) {
+                        (Ok(headers), Some(call)) => kind.set(Kind::Inner {
+                            future: invoke(call),
+                            headers,
+                        }),
+                        (Err(response), _) => {
+                            kind.set(Kind::Ready { response: None });
+                            return Poll::Ready(Ok(response));
+                        }
+                        // polled again after it completed
+                        (Ok(_), None) => return Poll::Pending,
+                    }
+                }
             }
-            KindProj::Ready { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                None => Poll::Pending,
-            },
         }
     }
 }

@@ -109,6 +109,9 @@ enum Kind<'a> {
     Suspicious {
         kind: Malicious,
     },
+    StoreDegraded {
+        on_failure: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -317,6 +320,21 @@ impl<'a> SecurityEvent<'a> {
         })
     }
 
+    /// The shared rate-limit store (Redis) cannot decide: `rate_limit_store_degraded`,
+    /// `sys_monitor_disabled`, at ERROR since it is the operator's problem. `on_failure` is
+    /// what the limiter does meanwhile (`fail-closed`, `fail-open`, `local`); `reason` says
+    /// why (the store's error, which never holds the URL or its password). Logged once per
+    /// episode, not per request.
+    pub fn rate_limit_store_degraded(
+        on_failure: &'static str,
+        reason: impl Into<Cow<'a, str>>,
+    ) -> Self {
+        SecurityEvent {
+            reason: Some(reason.into()),
+            ..SecurityEvent::of(Kind::StoreDegraded { on_failure })
+        }
+    }
+
     /// Activity that looks malicious, of an OWASP `kind`, and why (a rule id or a short
     /// description; never the payload).
     pub fn suspicious_activity(kind: Malicious, reason: impl Into<Cow<'a, str>>) -> Self {
@@ -376,6 +394,7 @@ impl<'a> SecurityEvent<'a> {
             Kind::InputValidationFail { .. } => "input_validation_fail",
             Kind::AuthAttempt { .. } => "auth_attempt",
             Kind::CorsRefused { .. } => "cors_refused",
+            Kind::StoreDegraded { .. } => "rate_limit_store_degraded",
         }
     }
 
@@ -395,6 +414,7 @@ impl<'a> SecurityEvent<'a> {
             },
             Kind::CorsRefused { .. } => "malicious_cors",
             Kind::Suspicious { kind } => kind.owasp(),
+            Kind::StoreDegraded { .. } => "sys_monitor_disabled",
         }
     }
 
@@ -407,6 +427,7 @@ impl<'a> SecurityEvent<'a> {
                 ..
             } => tracing::Level::INFO,
             Kind::ClientUnidentified { .. }
+            | Kind::StoreDegraded { .. }
             | Kind::AuthAttempt {
                 outcome: Auth::Unavailable,
                 ..
@@ -421,7 +442,8 @@ impl<'a> SecurityEvent<'a> {
         match &self.kind {
             Kind::RateLimitExceeded { .. } => 0,
             Kind::BlockedAddress => 1,
-            Kind::ClientUnidentified { .. } => 2,
+            // both operator problems (sys_*), and this one is logged once per episode
+            Kind::ClientUnidentified { .. } | Kind::StoreDegraded { .. } => 2,
             Kind::InputValidationFail { .. } => 3,
             Kind::AuthAttempt { outcome, .. } => match outcome {
                 Auth::Success => 4,
@@ -466,6 +488,7 @@ impl<'a> SecurityEvent<'a> {
             },
             Kind::BlockedAddress => Kind::BlockedAddress,
             Kind::ClientUnidentified { error } => Kind::ClientUnidentified { error },
+            Kind::StoreDegraded { on_failure } => Kind::StoreDegraded { on_failure },
             Kind::InputValidationFail { field, rule } => Kind::InputValidationFail {
                 field: own(field),
                 rule: own(rule),
@@ -606,6 +629,11 @@ impl<'a> SecurityEvent<'a> {
                 );
             }
             Kind::Suspicious { .. } => emit!(WARN, "suspicious activity"),
+            Kind::StoreDegraded { on_failure } => emit!(
+                ERROR,
+                "the shared rate-limit store cannot decide",
+                on_failure = *on_failure
+            ),
         }
     }
 }

@@ -217,8 +217,10 @@ impl RedisStoreBuilder {
 ///
 /// Instances share a limit only if they compute the same [`Key`] for the same client.
 /// [`Key::from_ip`], [`Key::from_u128`] and [`Key::GLOBAL`] do. [`Key::hashed`] and
-/// [`Namespace`](super::Namespace) use a secret drawn once per *process*, so today their keys
-/// differ between instances and are not shared through Redis.
+/// [`Namespace`](super::Namespace) use a secret drawn at random once per *process*, so their
+/// keys differ between instances and are not shared through Redis, unless every instance
+/// calls [`Key::use_secret`] with one shared secret at start-up (the reference server derives
+/// it from `SECRET_KEY`).
 ///
 /// # One round trip, one clock, integer microseconds
 ///
@@ -456,6 +458,13 @@ impl RedisStore {
     /// decision the caller had to make without Redis.
     pub fn degraded_calls(&self) -> u64 {
         self.inner.degraded_calls.load(Ordering::Relaxed)
+    }
+
+    /// How long the open circuit breaker refuses calls before a trial call: how long a caller
+    /// should wait before expecting the store back (`Retry-After` of a refusal for want of
+    /// the store).
+    pub fn cool_down(&self) -> Duration {
+        self.inner.cool_down
     }
 
     /// Whether the circuit breaker is open (calls fail fast) or half-open (one trial call in

@@ -1,0 +1,252 @@
+//! The RateLimit layer on a `RedisStore` against a real `redis-server` on 127.0.0.1:6379 (CI
+//! starts one). These tests fail, never skip, when Redis is not there. Each test uses its own
+//! key prefix; the failure-policy tests use a Redis that is not there (port 1).
+#![cfg(feature = "redis")]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower_shield::config::StoreFailurePolicy;
+use tower_shield::limiter::{Key, Quota, RedisStore};
+use tower_shield::problem::ShieldBody;
+use tower_shield::rate_limit::{Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope};
+
+const URL: &str = "redis://127.0.0.1:6379/";
+const DEAD: &str = "redis://127.0.0.1:1/";
+/// What every instance would read from `SECRET_KEY`.
+const SECRET: &[u8] = b"the secret every instance of these tests shares";
+
+type App = tower::util::BoxCloneService<Request<String>, Response<ShieldBody<String>>, Infallible>;
+
+/// Every test starts here, before any key is hashed: one secret for the whole process, as
+/// the reference server does with `SECRET_KEY`.
+fn shared_secret() {
+    Key::use_secret(SECRET).expect("every test of this file uses the same secret");
+}
+
+/// A key prefix no other test (nor an earlier run) uses.
+fn prefix(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "test:{}:{nanos}:{}:{test}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::builder(url)
+        .key_prefix(prefix)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+/// 2 per 60 s per client IP on every route, and 3 per 60 s per device on `/generate`.
+fn policies<C: tower_shield::limiter::Clock>(builder: RateLimitBuilder<C>) -> RateLimitBuilder<C> {
+    builder
+        .policy(Policy::new(
+            "ip",
+            Quota::per(2, Duration::from_secs(60)).unwrap(),
+            Scope::ip(),
+        ))
+        .policy(
+            Policy::new(
+                "generate",
+                Quota::per(3, Duration::from_secs(60)).unwrap(),
+                Scope::device(),
+            )
+            .on(Method::POST, "/generate"),
+        )
+}
+
+fn redis_layer(store: RedisStore, on_failure: StoreFailurePolicy) -> RateLimitLayer {
+    policies(RateLimit::builder())
+        .redis(store, on_failure)
+        .build()
+        .unwrap()
+}
+
+fn wrap(layer: RateLimitLayer) -> App {
+    let svc =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|_req: Request<String>| async {
+                Ok::<_, Infallible>(Response::new("ok".to_string()))
+            }));
+    tower::util::BoxCloneService::new(svc)
+}
+
+fn req(method: Method, path: &str, peer: &str, device: Option<&str>) -> Request<String> {
+    let mut r = Request::builder().method(method).uri(path);
+    if let Some(id) = device {
+        r = r.header("x-device-id", id);
+    }
+    let mut r = r.body(String::new()).unwrap();
+    r.extensions_mut()
+        .insert(peer.parse::<SocketAddr>().unwrap());
+    r
+}
+
+async fn send(app: &mut App, r: Request<String>) -> Response<ShieldBody<String>> {
+    app.ready().await.unwrap().call(r).await.unwrap()
+}
+
+async fn body(res: Response<ShieldBody<String>>) -> bytes::Bytes {
+    res.into_body().collect().await.unwrap().to_bytes()
+}
+
+#[tokio::test]
+async fn two_layers_with_two_stores_share_one_limit() {
+    shared_secret();
+    let prefix = prefix("shared");
+    // Two "instances": separate stores (connections, breakers, denial caches) and layers.
+    let (a_store, b_store) = (store(URL, &prefix), store(URL, &prefix));
+    let mut a = wrap(redis_layer(a_store.clone(), StoreFailurePolicy::FailClosed));
+    let mut b = wrap(redis_layer(b_store.clone(), StoreFailurePolicy::FailClosed));
+
+    // The per-IP limit (2): one request through each instance, then both refuse.
+    let ip = "192.0.2.10:1000";
+    assert_eq!(
+        send(&mut a, req(Method::GET, "/x", ip, None))
+            .await
+            .status(),
+        200
+    );
+    let second = send(&mut b, req(Method::GET, "/x", ip, None)).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(second.headers()["ratelimit"], "\"ip\";r=0;t=30");
+    for app in [&mut a, &mut b] {
+        let refused = send(app, req(Method::GET, "/x", ip, None)).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()["retry-after"], "30");
+    }
+
+    // The per-device limit (3), keyed on a hashed device id: one device from three addresses
+    // through both instances is still one budget.
+    let device = Some("device-shared-1");
+    let peers = ["198.51.100.1:1", "198.51.100.2:1", "198.51.100.3:1"];
+    for (i, peer) in peers.iter().enumerate() {
+        let app = if i % 2 == 0 { &mut a } else { &mut b };
+        let res = send(app, req(Method::POST, "/generate", peer, device)).await;
+        assert_eq!(res.status(), StatusCode::OK, "request {i}");
+    }
+    let res = send(
+        &mut b,
+        req(Method::POST, "/generate", "198.51.100.4:1", device),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["ratelimit-policy"], "\"generate\";q=3;w=60");
+
+    assert!(a_store.redis_calls() > 0 && b_store.redis_calls() > 0);
+    assert_eq!(a_store.degraded_calls() + b_store.degraded_calls(), 0);
+}
+
+#[tokio::test]
+async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
+    shared_secret();
+    let layer = redis_layer(
+        store(DEAD, &prefix("closed")),
+        StoreFailurePolicy::FailClosed,
+    );
+    let mut app = wrap(layer.clone());
+    for _ in 0..3 {
+        let res = send(&mut app, req(Method::GET, "/x", "192.0.2.20:1", None)).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        // the breaker's cool-down (default 1 s)
+        assert_eq!(res.headers()["retry-after"], "1");
+        assert!(!res.headers().contains_key("ratelimit"));
+        assert!(!res.headers().contains_key("access-control-allow-origin"));
+        let json: serde_json::Value = serde_json::from_slice(&body(res).await).unwrap();
+        assert_eq!(json["status"], 503);
+    }
+    assert_eq!(layer.degraded_decisions(), 3);
+    // Not limited at all (exempt, no policy): Redis is not asked, nothing is degraded.
+    let exempt = policies(RateLimit::builder())
+        .exempt(Method::GET, "/health")
+        .redis(
+            store(DEAD, &prefix("closed")),
+            StoreFailurePolicy::FailClosed,
+        )
+        .build()
+        .unwrap();
+    let mut app = wrap(exempt.clone());
+    let res = send(&mut app, req(Method::GET, "/health", "192.0.2.20:1", None)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(exempt.degraded_decisions(), 0);
+}
+
+#[tokio::test]
+async fn fail_open_admits_without_rate_limit_headers_while_redis_is_down() {
+    shared_secret();
+    let layer = redis_layer(store(DEAD, &prefix("open")), StoreFailurePolicy::FailOpen);
+    let mut app = wrap(layer.clone());
+    // over the limit of 2, all admitted
+    for _ in 0..5 {
+        let res = send(&mut app, req(Method::GET, "/x", "192.0.2.30:1", None)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(!res.headers().contains_key("ratelimit"));
+        assert!(!res.headers().contains_key("ratelimit-policy"));
+        assert_eq!(body(res).await, "ok");
+    }
+    assert_eq!(layer.degraded_decisions(), 5);
+}
+
+#[tokio::test]
+async fn local_decides_with_the_in_memory_store_while_redis_is_down() {
+    shared_secret();
+    let layer = redis_layer(store(DEAD, &prefix("local")), StoreFailurePolicy::Local);
+    let mut app = wrap(layer.clone());
+    let ip = "192.0.2.40:1";
+    for left in [1, 0] {
+        let res = send(&mut app, req(Method::GET, "/x", ip, None)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["ratelimit"], format!("\"ip\";r={left};t=30"));
+    }
+    let refused = send(&mut app, req(Method::GET, "/x", ip, None)).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "30");
+    // another client has its own local budget
+    let other = send(&mut app, req(Method::GET, "/x", "192.0.2.41:1", None)).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(layer.degraded_decisions(), 4);
+    assert!(!layer.store().is_empty());
+}
+
+#[tokio::test]
+async fn headers_and_429_body_are_those_of_the_memory_path() {
+    shared_secret();
+    let mut redis = wrap(redis_layer(
+        store(URL, &prefix("same")),
+        StoreFailurePolicy::FailClosed,
+    ));
+    let mut memory = wrap(policies(RateLimit::builder()).build().unwrap());
+    let device = Some("device-same-1");
+    // 2 admissions and 2 refusals of the per-IP limit, on a route with two policies
+    for i in 0..4 {
+        let r = send(
+            &mut redis,
+            req(Method::POST, "/generate", "192.0.2.50:1", device),
+        )
+        .await;
+        let m = send(
+            &mut memory,
+            req(Method::POST, "/generate", "192.0.2.50:1", device),
+        )
+        .await;
+        assert_eq!(r.status(), m.status(), "request {i}");
+        assert_eq!(r.headers(), m.headers(), "request {i}");
+        assert_eq!(body(r).await, body(m).await, "request {i}");
+    }
+}
