@@ -51,5 +51,5 @@ pub use gcra::Decision;
 pub use key::{Key, Namespace};
 pub use quota::Quota;
 #[cfg(feature = "redis")]
-pub use redis::{RedisCheck, RedisStore, RedisStoreBuilder, StoreError};
+pub use redis::{GCRA_LUA, RedisCheck, RedisStore, RedisStoreBuilder, StoreError};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

@@ -13,7 +13,8 @@ use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use self::breaker::{Admit, Breaker, Transition};
-use self::script::{GCRA_LUA, RawDecision, arguments, decode, evaluate_micros};
+pub use self::script::GCRA_LUA;
+use self::script::{RawDecision, arguments, decode, evaluate_micros};
 use super::gcra::Decision;
 use super::{Key, Quota, Verdict};
 use crate::error::{ConfigError, ConfigErrors};

@@ -16,6 +16,9 @@ use super::StoreError;
 use crate::limiter::Quota;
 use crate::limiter::gcra::Decision;
 
+/// The Lua script [`RedisStore`](super::RedisStore) runs, for operators who load it
+/// themselves, audit it, or benchmark Redis with it.
+///
 /// `KEYS[i]`: the Redis key of check `i`.
 /// `ARGV[1]`: `1` to charge, `0` to only look (peek).
 /// `ARGV[3i-1..3i+1]`: the interval (µs), burst and cost of check `i`.
@@ -26,7 +29,7 @@ use crate::limiter::gcra::Decision;
 /// All-or-nothing: the new TATs are written (with `PX` = time until the bucket is full,
 /// rounded up to the millisecond) only when every check is admitted. A key named twice sees
 /// the charge of its earlier check, as in `MemoryStore::check_all`.
-pub(crate) const GCRA_LUA: &str = r#"
+pub const GCRA_LUA: &str = r#"
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
