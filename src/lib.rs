@@ -30,6 +30,7 @@ pub mod config;
 #[cfg(feature = "cors")]
 pub mod cors;
 mod error;
+mod identifier;
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]

@@ -165,28 +165,3 @@ impl Policy {
         &self.name
     }
 }
-
-/// Whether `value` is a valid device or session identifier: `^[A-Za-z0-9_-]{1,64}$`.
-#[inline]
-pub(crate) fn valid_identifier(value: &[u8]) -> bool {
-    (1..=64).contains(&value.len())
-        && value
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers() {
-        assert!(valid_identifier(b"device_01-A"));
-        assert!(!valid_identifier(b""));
-        assert!(!valid_identifier(&[b'a'; 65]));
-        assert!(valid_identifier(&[b'a'; 64]));
-        for bad in [&b"a b"[..], b"a\nb", b"\xc3\xa9", b"a.b", b"a/b"] {
-            assert!(!valid_identifier(bad));
-        }
-    }
-}

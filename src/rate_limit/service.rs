@@ -11,8 +11,9 @@ use tower_service::Service;
 
 use super::headers;
 use super::layer::{Shared, Target};
-use super::policy::{RequestHead, Scope, valid_identifier};
+use super::policy::{RequestHead, Scope};
 use crate::client_ip::ClientIpError;
+use crate::identifier::{single_identifier, valid_identifier};
 use crate::limiter::{Check, Clock, Decision, Key};
 use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{EventLogged, SecurityEvent, subject_hash};
@@ -422,15 +423,6 @@ fn record(
     };
     let written = 64 - out.len();
     monitor.record_refusal(policy, std::str::from_utf8(&buf[..written]).unwrap_or("?"));
-}
-
-/// The one value of `name` if there is exactly one and it is a valid identifier.
-fn single_identifier<'p>(headers: &'p HeaderMap, name: &HeaderName) -> Option<&'p [u8]> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (Some(v), None) if valid_identifier(v.as_bytes()) => Some(v.as_bytes()),
-        _ => None,
-    }
 }
 
 /// The one valid device id, or the rule it breaks and the 400 that says so.

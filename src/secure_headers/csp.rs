@@ -141,17 +141,12 @@ impl CspBuilder {
     /// Adds a directive of CSP Level 3 with its sources or tokens (`"'self'"`, `"https:"`,
     /// `"data:"`, `"https://cdn.example.com"`). Naming a directive twice is an error; use
     /// [`replace`](Self::replace) to change one.
-    pub fn directive<I, S>(mut self, name: impl Into<Str>, values: I) -> Self
+    pub fn directive<I, S>(self, name: impl Into<Str>, values: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<Str>,
     {
-        self.directives.push(RawDirective {
-            name: name.into(),
-            values: values.into_iter().map(Into::into).collect(),
-            custom: false,
-        });
-        self
+        self.push(name.into(), values, false)
     }
 
     /// Replaces the directive `name` (keeping its place), or adds it when absent. Handy to
@@ -183,15 +178,24 @@ impl CspBuilder {
 
     /// Adds a directive this crate does not know (a new or experimental one). Its name and
     /// values are still checked for syntax, quoting and injection.
-    pub fn custom_directive<I, S>(mut self, name: impl Into<Str>, values: I) -> Self
+    pub fn custom_directive<I, S>(self, name: impl Into<Str>, values: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<Str>,
     {
+        self.push(name.into(), values, true)
+    }
+
+    fn push<I, S>(mut self, name: Str, values: I, custom: bool) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Str>,
+    {
+        let values = values.into_iter().map(Into::into).collect();
         self.directives.push(RawDirective {
-            name: name.into(),
-            values: values.into_iter().map(Into::into).collect(),
-            custom: true,
+            name,
+            values,
+            custom,
         });
         self
     }

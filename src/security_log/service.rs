@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::header::USER_AGENT;
-use http::{HeaderMap, HeaderName, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
 use super::escape::{escape, escape_bytes};
@@ -13,6 +13,7 @@ use super::future::ResponseFuture;
 use super::layer::Shared;
 use super::{REQUEST_TARGET, RequestId, SecurityEvent, subject_hash};
 use crate::client_ip::ClientIpError;
+use crate::identifier::single_identifier;
 
 /// The [`SecurityLogLayer`](super::SecurityLogLayer)'s service.
 #[derive(Clone, Debug)]
@@ -96,7 +97,7 @@ fn request_span<B>(
     let device = shared
         .device_header
         .as_ref()
-        .and_then(|name| device_id(headers, name))
+        .and_then(|name| single_identifier(headers, name))
         .map(|id| Hex8::new(subject_hash(id)));
     let device_hash = device.as_ref().map(Hex8::as_str);
     tracing::info_span!(
@@ -110,19 +111,4 @@ fn request_span<B>(
         user_agent,
         device_hash,
     )
-}
-
-/// The one value of `name`, if there is exactly one and it is `^[A-Za-z0-9_-]{1,64}$`.
-fn device_id<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h [u8]> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (Some(v), None) => {
-            let b = v.as_bytes();
-            ((1..=64).contains(&b.len())
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-')))
-            .then_some(b)
-        }
-        _ => None,
-    }
 }
