@@ -138,7 +138,18 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().unwrap_or(config.bind());
     eprintln!("echotuner listening on http://{addr}");
 
-    let app = match app(&config) {
+    // `--unprotected` serves the same routes with no protection at all: it exists to measure
+    // what the protection costs (`.ci/load.sh`), never to serve real traffic.
+    let unprotected = std::env::args().skip(1).any(|arg| arg == "--unprotected");
+    let app = if unprotected {
+        eprintln!(
+            "echotuner: --unprotected: EVERY PROTECTION LAYER IS OFF (for load comparisons only)"
+        );
+        Ok(routes().merge(admin(None)))
+    } else {
+        app(&config)
+    };
+    let app = match app {
         Ok(app) => app,
         Err(error) => {
             eprintln!("echotuner: {error}");
@@ -178,21 +189,12 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
     let monitor = limiter.as_ref().map(|l| l.monitor().clone());
     let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config)).config(config);
-    let admin = Router::new().route(
-        "/admin/rate-limits",
-        get(move || admin_rate_limits(monitor.clone())),
-    );
-    let admin = match &limiter {
-        Some(l) => admin.route_layer(keys.limiter_store(l.store().clone()).build()?),
-        None => admin.route_layer(keys.build()?),
+    let keys = match &limiter {
+        Some(l) => keys.limiter_store(l.store().clone()).build()?,
+        None => keys.build()?,
     };
-    let mut router = Router::new()
-        .route("/config/health", get(health))
-        .route("/auth/init", post(auth_init))
-        .route("/playlist/generate", post(playlist))
-        .route("/playlist/refine", post(playlist))
-        .route("/search", get(search))
-        .merge(admin)
+    let mut router = routes()
+        .merge(admin(monitor).route_layer(keys))
         // Inside the rate limit, as DESIGN draws it: X-Device-ID, /playlist/* bodies and the
         // search query checked against the contract's allow-lists.
         .layer(InputSanitizer::echotuner().build()?);
@@ -212,6 +214,24 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     }
     // Outermost: one span per request with its id, and the auth outcome of every response.
     Ok(router.layer(SecurityLog::from_config(config)?))
+}
+
+/// The EchoTuner API, unprotected.
+fn routes() -> Router {
+    Router::new()
+        .route("/config/health", get(health))
+        .route("/auth/init", post(auth_init))
+        .route("/playlist/generate", post(playlist))
+        .route("/playlist/refine", post(playlist))
+        .route("/search", get(search))
+}
+
+/// The admin API: the rate limiter's top offenders (an empty list without a limiter).
+fn admin(monitor: Option<Arc<RateLimitMonitor>>) -> Router {
+    Router::new().route(
+        "/admin/rate-limits",
+        get(move || admin_rate_limits(monitor.clone())),
+    )
 }
 
 /// With `REDIS_URL`, every instance must hash device and session ids and policy names alike,
