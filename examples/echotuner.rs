@@ -82,15 +82,12 @@ use axum::response::Json;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
-use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::config::LogFormat;
-use tower_shield::cors::Cors;
-use tower_shield::limiter::{Key, MemoryStore, Quota};
-use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, RateLimitMonitor, Scope};
+use tower_shield::limiter::Quota;
+use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
 use tower_shield::sanitize::InputSanitizer;
-use tower_shield::secure_headers::SecureHeaders;
-use tower_shield::security_log::{self, SecurityLog};
-use tower_shield::{Config, ConfigError};
+use tower_shield::security_log;
+use tower_shield::{Config, ConfigError, Shield};
 
 /// Exit code for a configuration that cannot work (a bad variable, an address in use).
 const EXIT_CONFIG: u8 = 2;
@@ -105,12 +102,23 @@ async fn main() -> ExitCode {
         }
     };
 
-    // Before anything is hashed, and before the socket opens: a REDIS_URL this build or
-    // configuration cannot honour stops the server at once.
-    if let Err(error) = shared_keys(&config) {
-        eprintln!("echotuner: {error}");
-        return ExitCode::from(EXIT_CONFIG);
-    }
+    // Before the socket opens: a configuration the layers cannot honour (a REDIS_URL this
+    // build has no support for, say) stops the server at once.
+    // `--unprotected` serves the same routes with no protection at all: it exists to measure
+    // what the protection costs (`.ci/load.sh`), never to serve real traffic.
+    let unprotected = std::env::args().skip(1).any(|arg| arg == "--unprotected");
+    let app = if unprotected {
+        Ok(routes().merge(admin(None)))
+    } else {
+        app(&config)
+    };
+    let app = match app {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("echotuner: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
 
     init_logging(config.log_format());
 
@@ -124,6 +132,11 @@ async fn main() -> ExitCode {
         }
     };
 
+    if unprotected {
+        eprintln!(
+            "echotuner: --unprotected: EVERY PROTECTION LAYER IS OFF (for load comparisons only)"
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(config.bind()).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -138,24 +151,6 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().unwrap_or(config.bind());
     eprintln!("echotuner listening on http://{addr}");
 
-    // `--unprotected` serves the same routes with no protection at all: it exists to measure
-    // what the protection costs (`.ci/load.sh`), never to serve real traffic.
-    let unprotected = std::env::args().skip(1).any(|arg| arg == "--unprotected");
-    let app = if unprotected {
-        eprintln!(
-            "echotuner: --unprotected: EVERY PROTECTION LAYER IS OFF (for load comparisons only)"
-        );
-        Ok(routes().merge(admin(None)))
-    } else {
-        app(&config)
-    };
-    let app = match app {
-        Ok(app) => app,
-        Err(error) => {
-            eprintln!("echotuner: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -176,44 +171,39 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The EchoTuner routes behind the protection layers `config` enables.
-///
-/// Layers added last run first: security headers wrap the rate limit, so that its 429s carry
-/// them too.
+/// The EchoTuner routes behind the protection `config` enables: [`Shield`] with the guide's
+/// rate limits and the contract's input rules, and an API key on the admin route.
 fn app(config: &Config) -> Result<Router, ConfigError> {
-    let limiter = config
-        .rate_limit_enabled()
-        .then(|| rate_limit(config))
-        .transpose()?;
+    let per = |n, secs| Quota::per(n, Duration::from_secs(secs));
+    let (auth, generate, refine, search) =
+        (per(5, 60)?, per(10, 300)?, per(20, 300)?, per(100, 60)?);
+    let shield = Shield::builder(config)
+        .rate_limit(|limits| {
+            limits
+                .exempt(Method::GET, "/config/health")
+                .policy(Policy::new("auth", auth, Scope::ip()).on(Method::POST, "/auth/init"))
+                .policy(
+                    Policy::new("generate", generate, Scope::device())
+                        .on(Method::POST, "/playlist/generate"),
+                )
+                .policy(
+                    Policy::new("refine", refine, Scope::device())
+                        .on(Method::POST, "/playlist/refine"),
+                )
+                .policy(Policy::new("search", search, Scope::session()).on(Method::GET, "/search"))
+        })
+        .sanitizer(InputSanitizer::echotuner())
+        .build()?;
     // The admin API: the rate limiter's top offenders, for holders of a key in API_KEY_HASHES,
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
-    let monitor = limiter.as_ref().map(|l| l.monitor().clone());
+    let limiter = shield.rate_limit();
     let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config)).config(config);
-    let keys = match &limiter {
+    let keys = match limiter {
         Some(l) => keys.limiter_store(l.store().clone()).build()?,
         None => keys.build()?,
     };
-    let mut router = routes()
-        .merge(admin(monitor).route_layer(keys))
-        // Inside the rate limit, as DESIGN draws it: X-Device-ID, /playlist/* bodies and the
-        // search query checked against the contract's allow-lists.
-        .layer(InputSanitizer::echotuner().build()?);
-    if let Some(limiter) = limiter {
-        router = router.layer(limiter);
-    }
-    // CORS outside the rate limit, so that browser code can read a 429's Retry-After.
-    if let Some(cors) = Cors::from_config(config)? {
-        router = router.layer(cors);
-    }
-    if config.secure_headers() {
-        router = router.layer(
-            SecureHeaders::builder()
-                .trusted_proxies(config.trusted_proxies().iter().copied())
-                .build()?,
-        );
-    }
-    // Outermost: one span per request with its id, and the auth outcome of every response.
-    Ok(router.layer(SecurityLog::from_config(config)?))
+    let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);
+    Ok(routes().merge(admin).layer(shield))
 }
 
 /// The EchoTuner API, unprotected.
@@ -232,74 +222,6 @@ fn admin(monitor: Option<Arc<RateLimitMonitor>>) -> Router {
         "/admin/rate-limits",
         get(move || admin_rate_limits(monitor.clone())),
     )
-}
-
-/// With `REDIS_URL`, every instance must hash device and session ids and policy names alike,
-/// or their limits are not shared: keys are derived from `SECRET_KEY`, which is then required.
-/// A build without the `redis` feature refuses `REDIS_URL` rather than ignoring it.
-fn shared_keys(config: &Config) -> Result<(), ConfigError> {
-    if config.redis_url().is_none() {
-        return Ok(());
-    }
-    if !cfg!(feature = "redis") {
-        return Err(ConfigError::new(
-            "REDIS_URL",
-            "REDIS_URL is set but this build has no Redis support: build with `--features redis`",
-        ));
-    }
-    match config.secret_key() {
-        Some(secret) => Key::use_secret(secret.as_bytes()),
-        None => Err(ConfigError::new(
-            "SECRET_KEY",
-            "REDIS_URL is set but SECRET_KEY is not: instances sharing one Redis must hash \
-             device and session ids with the same secret, or their limits are not shared; set \
-             SECRET_KEY to the same value (at least 32 bytes) on every instance",
-        )),
-    }
-}
-
-/// The guide's endpoint table: per-route limits on top of the global per-IP limit
-/// (`RATE_LIMIT_REQUESTS_PER_MINUTE` per `RATE_LIMIT_WINDOW_SECONDS`), the health check exempt,
-/// and at most `MAX_DEVICES_PER_USER` new device ids per client per
-/// `DEVICE_REGISTRATION_TIMEOUT`.
-fn rate_limit(config: &Config) -> Result<RateLimitLayer, ConfigError> {
-    let per = |n, secs| Quota::per(n, Duration::from_secs(secs));
-    let store = Arc::new(MemoryStore::builder().build()?);
-    // Idle keys are dropped eagerly every SESSION_CLEANUP_INTERVAL; the store's hard cap holds
-    // without it. The sweeper ends with the store.
-    if let Err(error) = store.spawn_sweeper(config.session_cleanup_interval()) {
-        eprintln!("echotuner: no sweeper thread ({error}); idle keys are evicted on demand");
-    }
-    let builder = RateLimit::builder().store(store);
-    // REDIS_URL: every instance shares the limits kept there (device rotation stays per
-    // instance, in the local store).
-    #[cfg(feature = "redis")]
-    let builder = match config.redis_url() {
-        Some(url) => builder.redis(
-            tower_shield::limiter::RedisStore::open(url)?,
-            config.rate_limit_store_failure(),
-        ),
-        None => builder,
-    };
-    builder
-        .client_ip(ClientIpStrategy::from_config(config)?)
-        .exempt(Method::GET, "/config/health")
-        .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))
-        .policy(Policy::new("auth", per(5, 60)?, Scope::ip()).on(Method::POST, "/auth/init"))
-        .policy(
-            Policy::new("generate", per(10, 300)?, Scope::device())
-                .on(Method::POST, "/playlist/generate"),
-        )
-        .policy(
-            Policy::new("refine", per(20, 300)?, Scope::device())
-                .on(Method::POST, "/playlist/refine"),
-        )
-        .policy(Policy::new("search", per(100, 60)?, Scope::session()).on(Method::GET, "/search"))
-        .device_rotation(
-            config.max_devices_per_user(),
-            config.device_registration_timeout(),
-        )
-        .build()
 }
 
 async fn health() -> Json<Value> {
