@@ -1,5 +1,6 @@
-//! The same protection on plain hyper, without axum: security logging, security headers and a
-//! per-IP rate limit around a `service_fn`.
+//! The same protection on plain hyper, without axum: [`Shield`] from the environment (security
+//! log, security headers, CORS when `CORS_ENABLED`, the per-IP rate limit plus a burst limit)
+//! around a `service_fn`.
 //!
 //! ```text
 //! cargo run --example hyper_server            # listens on 127.0.0.1:8001, or BIND
@@ -23,12 +24,11 @@ use hyper_util::service::TowerToHyperService;
 use tower::{ServiceBuilder, service_fn};
 use tower_shield::client_ip::PeerAddr;
 use tower_shield::limiter::Quota;
-use tower_shield::rate_limit::{Policy, RateLimit, Scope};
-use tower_shield::secure_headers::SecureHeaders;
-use tower_shield::security_log::SecurityLog;
-use tower_shield::{Config, ConfigError};
+use tower_shield::problem::ShieldBody;
+use tower_shield::rate_limit::{Policy, Scope};
+use tower_shield::{Config, ConfigError, Shield, ShieldLayer};
 
-async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn hello(_req: Request<ShieldBody<Incoming>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut res = Response::new(Full::new(Bytes::from_static(b"{\"hello\":\"world\"}")));
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -55,8 +55,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let layers = match layers(&config) {
-        Ok(layers) => layers,
+    let shield = match shield(&config) {
+        Ok(shield) => shield,
         Err(error) => {
             eprintln!("hyper_server: {error}");
             return ExitCode::from(2);
@@ -73,7 +73,6 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!("hyper_server listening on http://{}", config.bind());
-    let (log, headers, limit) = layers;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -87,13 +86,14 @@ async fn main() -> ExitCode {
         };
         // One service per connection, knowing its peer address; the layers share their state.
         let service = ServiceBuilder::new()
-            .map_request(move |mut req: Request<Incoming>| {
+            // The input sanitizer hands on the bodies it has read as bytes: `ShieldBody` can
+            // carry either those or hyper's own.
+            .map_request(move |req: Request<Incoming>| {
+                let mut req = req.map(ShieldBody::inner);
                 req.extensions_mut().insert(PeerAddr(peer));
                 req
             })
-            .layer(log.clone())
-            .layer(headers.clone())
-            .layer(limit.clone())
+            .layer(shield.clone())
             .service(service_fn(hello));
         tokio::spawn(async move {
             let builder = auto::Builder::new(TokioExecutor::new());
@@ -106,19 +106,10 @@ async fn main() -> ExitCode {
     }
 }
 
-type Layers = (
-    tower_shield::security_log::SecurityLogLayer,
-    tower_shield::secure_headers::SecureHeadersLayer,
-    tower_shield::rate_limit::RateLimitLayer,
-);
-
-/// The layers, built once from the environment: a bad value is reported by its name.
-fn layers(config: &Config) -> Result<Layers, ConfigError> {
-    let log = SecurityLog::from_config(config)?;
-    let headers = SecureHeaders::api().build()?;
-    let limit = RateLimit::builder()
-        .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))
-        .policy(Policy::new("burst", Quota::per_second(20)?, Scope::ip()))
-        .build()?;
-    Ok((log, headers, limit))
+/// The shield, built once from the environment: a bad value is reported by its name.
+fn shield(config: &Config) -> Result<ShieldLayer, ConfigError> {
+    let burst = Quota::per_second(20)?;
+    Shield::builder(config)
+        .rate_limit(|limits| limits.policy(Policy::new("burst", burst, Scope::ip())))
+        .build()
 }

@@ -326,6 +326,16 @@ impl<B> ShieldBody<B> {
     }
 }
 
+/// A complete body, so that `ShieldBody<B>` can carry a request body the sanitizer has read
+/// and checked: wrap a body type without `From<Bytes>` (hyper's `Incoming`) with
+/// [`ShieldBody::inner`] to put the sanitizer, or the whole [`Shield`](crate::Shield), in
+/// front of it.
+impl<B> From<Bytes> for ShieldBody<B> {
+    fn from(data: Bytes) -> Self {
+        ShieldBody::full(data)
+    }
+}
+
 impl<B: Default> Default for ShieldBody<B> {
     /// The inner body type's default, passed through.
     fn default() -> Self {

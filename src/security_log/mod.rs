@@ -213,8 +213,11 @@ impl RequestId {
         for (i, b) in buf.iter_mut().enumerate() {
             *b = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
         }
-        // Hex digits are a valid header value.
-        RequestId(HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0")))
+        // One allocation, shared without another by the request's extension and the response
+        // header (a `Vec`-backed value would allocate again on its first clone). Hex digits
+        // are a valid header value.
+        let value = HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf));
+        RequestId(value.unwrap_or_else(|_| HeaderValue::from_static("0")))
     }
 
     /// The id as text.
