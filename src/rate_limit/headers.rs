@@ -188,21 +188,53 @@ pub fn rate_limit_after(prefix: &[u8], remaining: u32, t: u64) -> HeaderValue {
         r.format(remaining).as_bytes(),
         t_digits.format(t.min(SF_INTEGER_MAX)).as_bytes(),
     );
-    // The value's one allocation: written once into a buffer of the exact size, which then
-    // becomes the `HeaderValue`'s `Bytes` without a copy.
-    let mut value = Vec::with_capacity(prefix.len() + r.len() + 3 + t.len());
-    value.extend_from_slice(prefix);
-    value.extend_from_slice(r);
-    value.extend_from_slice(b";t=");
-    value.extend_from_slice(t);
+    let len = prefix.len() + r.len() + 3 + t.len();
     // Every byte is printable ASCII (the prefix came from `rate_limit_prefix`).
-    HeaderValue::from_maybe_shared(Bytes::from(value))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    let value = if len <= Inline::CAPACITY {
+        // The value's one allocation, holding the bytes themselves, so that the clones a
+        // `ValueCache` hands out share it without allocating.
+        let mut inline = Inline {
+            bytes: [0; Inline::CAPACITY],
+            len,
+        };
+        for (at, part) in [(0, prefix), (prefix.len(), r)] {
+            inline.bytes[at..at + part.len()].copy_from_slice(part);
+        }
+        let at = prefix.len() + r.len();
+        inline.bytes[at..at + 3].copy_from_slice(b";t=");
+        inline.bytes[at + 3..len].copy_from_slice(t);
+        HeaderValue::from_maybe_shared(Bytes::from_owner(inline))
+    } else {
+        let mut value = Vec::with_capacity(len);
+        for part in [prefix, r, b";t=", t] {
+            value.extend_from_slice(part);
+        }
+        HeaderValue::from_maybe_shared(Bytes::from(value))
+    };
+    value.unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Header values already rendered for a few recent numbers, so that the values a refused
-/// client gets again and again (`r=0;t=…`, `Retry-After`) are rendered and allocated once and
-/// then shared.
+/// A short value's bytes, owned by the `Bytes` made from them.
+struct Inline {
+    bytes: [u8; Inline::CAPACITY],
+    len: usize,
+}
+
+impl Inline {
+    /// Enough for a policy name of up to 60-odd plain characters and both numbers.
+    const CAPACITY: usize = 96;
+}
+
+impl AsRef<[u8]> for Inline {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Header values already rendered for a few recent numbers, so that the values many responses
+/// share are rendered and allocated once: a refused client's (`r=0;t=…`, `Retry-After`, the
+/// same until the next second) and that of every client well below its quota, whose bucket
+/// has refilled between requests (`r=` the burst less one, `t=` one emission interval).
 ///
 /// A small direct-mapped table of slots behind spin locks taken with `try_lock`: a thread that
 /// finds its slot busy renders the value itself rather than wait, so the cache never blocks.

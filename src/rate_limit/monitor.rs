@@ -129,6 +129,14 @@ impl RateLimitMonitor {
     pub fn record_refusal(&self, policy: &str, label: &str) {
         let policy = truncate(policy, MAX_LABEL_LEN);
         let label = truncate(label, MAX_LABEL_LEN);
+        self.lock().record(self.capacity, policy, label.as_bytes());
+    }
+
+    /// [`record_refusal`](Self::record_refusal) of a label the layer wrote itself: ASCII, at
+    /// most [`MAX_LABEL_LEN`] bytes, so neither checked nor cut.
+    pub(crate) fn record_refusal_ascii(&self, policy: &str, label: &[u8]) {
+        debug_assert!(label.is_ascii() && label.len() <= MAX_LABEL_LEN);
+        let policy = truncate(policy, MAX_LABEL_LEN);
         self.lock().record(self.capacity, policy, label);
     }
 
@@ -148,7 +156,8 @@ impl RateLimitMonitor {
             .take(n)
             .map(|slot| Offender {
                 policy: slot.policy.to_string(),
-                key: slot.label.to_string(),
+                // Only ever recorded from a `&str` or ASCII.
+                key: String::from_utf8_lossy(&slot.label).into_owned(),
                 count: slot.count,
                 error: slot.error,
             })
@@ -226,12 +235,16 @@ fn truncate(s: &str, max: usize) -> &str {
 /// One counter.
 struct Slot {
     policy: Arc<str>,
-    label: Box<str>,
+    /// UTF-8, as recorded.
+    label: Box<[u8]>,
     count: u64,
     error: u64,
     /// Where this slot is in `Summary::heap`.
     heap_pos: usize,
 }
+
+/// A policy's clients: label → slot.
+type Labels = HashMap<Box<[u8]>, usize, RandomState>;
 
 /// The Space-Saving summary: counters, an index by (policy, label), and a min-heap by count.
 #[derive(Default)]
@@ -241,7 +254,7 @@ struct Summary {
     /// (SipHash with random keys) keeps attacker-chosen labels from colliding on purpose.
     // foldhash, seeded per process: labels are client-chosen, but at most `capacity` are held,
     // so a collision flood is bounded, and refusals (an attacker's traffic) stay cheap.
-    index: HashMap<Arc<str>, HashMap<Box<str>, usize, RandomState>, RandomState>,
+    index: HashMap<Arc<str>, Labels, RandomState>,
     slots: Vec<Slot>,
     /// Slot numbers, a binary min-heap by count: `heap[0]` is the counter to replace.
     heap: Vec<usize>,
@@ -249,7 +262,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn record(&mut self, capacity: usize, policy: &str, label: &str) {
+    fn record(&mut self, capacity: usize, policy: &str, label: &[u8]) {
         self.total = self.total.saturating_add(1);
         if let Some(&slot) = self.index.get(policy).and_then(|labels| labels.get(label)) {
             let counter = &mut self.slots[slot];
@@ -295,7 +308,7 @@ impl Summary {
     }
 
     /// Records `slot` for (`policy`, `label`) and returns the shared policy name.
-    fn insert_index(&mut self, policy: &str, label: &str, slot: usize) -> Arc<str> {
+    fn insert_index(&mut self, policy: &str, label: &[u8], slot: usize) -> Arc<str> {
         match self.index.get_key_value(policy) {
             Some((name, _)) => {
                 let name = Arc::clone(name);

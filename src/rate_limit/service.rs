@@ -118,15 +118,10 @@ impl<C: Clock> Shared<C> {
         let (remaining, t) = headers::remaining_and_t(decision);
         RateHeaders {
             policy: target.policy_header.clone(),
-            // A refused client sees the same `r=0;t=…` until the next second: render it once.
-            // Admissions mostly differ in `r`, where a cache would only add work.
-            limit: if decision.is_allowed() {
+            // Most responses repeat a few values (see `ValueCache`): render those once.
+            limit: target.rate_values.get(remaining, t, || {
                 headers::rate_limit_after(&target.rate_prefix, remaining, t)
-            } else {
-                target.rate_values.get(remaining, t, || {
-                    headers::rate_limit_after(&target.rate_prefix, remaining, t)
-                })
-            },
+            }),
             legacy: self
                 .legacy_headers
                 .then_some((decision.limit(), remaining, t)),
@@ -406,23 +401,31 @@ fn record(
         }
         (Scope::Global, _) => write!(out, "global"),
         _ => match ip {
-            // core::fmt costs more than the rest of a refusal; four itoa calls do not.
+            // core::fmt costs more than the rest of a refusal; writing digits does not.
             IpAddr::V4(v4) => {
-                let mut digits = itoa::Buffer::new();
-                let mut result = Ok(());
+                let mut len = 0;
                 for (i, octet) in v4.octets().into_iter().enumerate() {
-                    let sep: &[u8] = if i == 0 { b"" } else { b"." };
-                    result = result
-                        .and(out.write_all(sep))
-                        .and(out.write_all(digits.format(octet).as_bytes()));
+                    if i > 0 {
+                        buf[len] = b'.';
+                        len += 1;
+                    }
+                    for (digit, at_least) in
+                        [(octet / 100, 100), (octet / 10 % 10, 10), (octet % 10, 1)]
+                    {
+                        if octet >= at_least || at_least == 1 {
+                            buf[len] = b'0' + digit;
+                            len += 1;
+                        }
+                    }
                 }
-                result
+                out = &mut buf[len..];
+                Ok(())
             }
             IpAddr::V6(_) => write!(out, "{ip}"),
         },
     };
     let written = 64 - out.len();
-    monitor.record_refusal(policy, std::str::from_utf8(&buf[..written]).unwrap_or("?"));
+    monitor.record_refusal_ascii(policy, &buf[..written]);
 }
 
 /// The one valid device id, or the rule it breaks and the 400 that says so.
@@ -744,6 +747,26 @@ where
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use proptest::prelude::*;
+
+    use super::{Scope, record};
+    use crate::rate_limit::RateLimitMonitor;
+
+    proptest! {
+        #[test]
+        fn an_ipv4_label_is_the_address_as_displayed(bits: u32) {
+            let ip = IpAddr::V4(Ipv4Addr::from(bits));
+            let monitor = RateLimitMonitor::new(4).unwrap();
+            record(&monitor, "ip", ip, &Scope::Ip, None);
+            prop_assert_eq!(&monitor.top(1)[0].key, &ip.to_string());
         }
     }
 }

@@ -468,6 +468,14 @@ impl Coalescer {
 
     /// Logs `event` unless it is over its budget; logs the summaries that fell due first.
     pub(crate) fn emit(&self, event: &SecurityEvent<'_>) {
+        // Nobody listens (no subscriber, or this target filtered out): a refusal under attack
+        // should not pay for hashing and a lock to count what nobody will read.
+        if !(tracing::enabled!(target: super::TARGET, tracing::Level::ERROR)
+            || tracing::enabled!(target: super::TARGET, tracing::Level::WARN)
+            || tracing::enabled!(target: super::TARGET, tracing::Level::INFO))
+        {
+            return;
+        }
         let fingerprint = self.hasher.hash_one(event);
         let now = self.clock.now();
         let mut due = Vec::new();
