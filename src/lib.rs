@@ -1,22 +1,42 @@
 //! Tower middleware for the security surface of a production HTTP API.
 //!
 //! `tower-shield` is a set of independent [tower] layers for any tower-based server (axum,
-//! hyper, tonic…). This release holds the foundation every layer stands on:
-//!
-//! - [`limiter`]: the token-bucket (GCRA) core: [`Quota`](limiter::Quota), exact
-//!   [`Decision`](limiter::Decision)s, weighted and all-or-nothing checks, and a sharded
-//!   in-memory store with a hard key cap.
-//! - [`Config`]: the EchoTuner environment variables, parsed and checked at start-up, every
-//!   bad value reported by name.
+//! hyper, tonic…), and [`Shield`], which composes every layer a [`Config`] enables:
 //!
 //! ```
-//! use tower_shield::limiter::{Key, MemoryStore, Quota};
+//! use std::net::SocketAddr;
+//! use axum::{Router, routing::get};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use tower_shield::{Config, Shield};
 //!
-//! let store = MemoryStore::builder().build()?;
-//! let quota = Quota::per_minute(60)?;
-//! assert!(store.check(Key::GLOBAL, &quota).is_allowed());
-//! # Ok::<(), tower_shield::ConfigError>(())
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_lookup(|_| None)?; // in a server: Config::from_env()?
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(Shield::from_config(&config)?);
+//!
+//! let mut req = Request::get("/").body(axum::body::Body::empty())?;
+//! req.extensions_mut().insert("203.0.113.9:50000".parse::<SocketAddr>()?);
+//! let res = app.oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert_eq!(res.headers()["ratelimit"], "\"ip\";r=59;t=1");
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! The layers, each usable alone:
+//!
+//! - [`rate_limit`]: policies per client IP, session, device, globally or by your own key,
+//!   all-or-nothing, IETF `RateLimit` headers, problem+json 429s; in memory or on Redis.
+//! - [`secure_headers`]: safe defaults, presets, a typed CSP with per-request nonces.
+//! - [`cors`]: Fetch-exact CORS whose unsafe configurations do not build.
+//! - [`sanitize`]: allow-list input validation of headers, queries and JSON bodies.
+//! - [`security_log`]: request spans and one vocabulary of security events.
+//! - [`api_key`]: API keys with a checksum, hashed storage and brute-force lockout.
+//! - [`client_ip`]: who the client is, behind trusted proxies.
+//! - [`limiter`]: the token-bucket (GCRA) core and its stores.
 //!
 //! [tower]: https://docs.rs/tower
 

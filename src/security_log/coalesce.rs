@@ -270,13 +270,17 @@ impl<T> Table<T> {
 /// [`SecurityEvent::emit`] goes through the process-wide [`Coalescer::global`] (5 per
 /// 60 seconds, 1024 distinct events); [`SecurityEvent::emit_via`] and
 /// [`SecurityLogBuilder::coalescer`](super::SecurityLogBuilder::coalescer) take your own,
-/// with a [`ManualClock`](crate::limiter::ManualClock) in tests:
+/// with a [`ManualClock`](crate::limiter::ManualClock) in tests. While no subscriber would
+/// record the events (none installed, or the target `tower_shield::security` filtered out),
+/// emitting costs nothing and counts nothing.
 ///
 /// ```
 /// use std::time::Duration;
 /// use tower_shield::limiter::ManualClock;
 /// use tower_shield::security_log::{Coalescer, SecurityEvent};
 ///
+/// # let subscriber = tracing_subscriber::fmt().with_writer(std::io::sink).finish();
+/// # let _guard = tracing::subscriber::set_default(subscriber);
 /// let clock = ManualClock::new();
 /// let coalescer = Coalescer::new(2, Duration::from_secs(10), 1024)?.with_clock(clock.clone());
 /// let event = SecurityEvent::cors_refused("https://evil.example", "origin not allowed");
