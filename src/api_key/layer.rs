@@ -39,9 +39,31 @@ impl<K, C: Clock> RequireApiKeyLayer<K, C> {
         &self.shared.keys
     }
 
-    /// The lockout, unless it was turned off.
+    /// The in-memory lockout, unless it was turned off. With a Redis store
+    /// ([`RequireApiKeyBuilder::redis`](super::RequireApiKeyBuilder::redis)) this is the
+    /// local one, which counts only under [`StoreFailurePolicy::Local`] while Redis cannot
+    /// answer.
+    ///
+    /// [`StoreFailurePolicy::Local`]: crate::config::StoreFailurePolicy::Local
     pub fn lockout(&self) -> Option<&Lockout<C>> {
         self.shared.lockout.as_ref()
+    }
+
+    /// The lockout on Redis, when it was given one (and not turned off).
+    #[cfg(feature = "redis")]
+    pub fn redis_lockout(&self) -> Option<&super::RedisLockout> {
+        self.shared.redis.as_deref().map(|r| &r.lockout)
+    }
+
+    /// How many steps of attempts (lock check, counting a failure, forgetting failures) were
+    /// decided without Redis (unreachable, timed out or its circuit breaker open), whatever
+    /// the failure policy made of them. Always 0 without Redis.
+    pub fn degraded_decisions(&self) -> u64 {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.shared.redis {
+            return redis.backend.degraded_decisions();
+        }
+        0
     }
 }
 
@@ -65,6 +87,16 @@ pub(crate) struct Shared<K, C: Clock> {
     pub(crate) client_ip: ClientIpStrategy,
     pub(crate) grouping: Ipv6Grouping,
     pub(crate) www_authenticate: HeaderValue,
+    /// The lockout on Redis; `lockout` is then the local fallback.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<Arc<OnRedis>>,
+}
+
+/// The lockout on Redis and what to do while Redis cannot answer.
+#[cfg(feature = "redis")]
+pub(crate) struct OnRedis {
+    pub(crate) lockout: super::RedisLockout,
+    pub(crate) backend: crate::limiter::RedisBackend,
 }
 
 impl<K, C: Clock> std::fmt::Debug for Shared<K, C> {

@@ -1,10 +1,14 @@
-//! Auth-attempt lockout on the token-bucket core: failures are requests against a quota.
+//! Auth-attempt lockout on the token-bucket core: failures are requests against a quota, in
+//! the in-memory store ([`Lockout`]) or in Redis ([`RedisLockout`], feature `redis`), with one
+//! set of rules for both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, Key, MemoryStore, Namespace, Quota};
+use crate::limiter::{Clock, CoarseClock, Decision, Key, MemoryStore, Namespace, Quota};
+#[cfg(feature = "redis")]
+use crate::limiter::{RedisCheck, RedisStore, StoreError};
 
 /// Locks a client out after too many failed authentications (`MAX_AUTH_ATTEMPTS` within
 /// `AUTH_ATTEMPT_TIMEOUT`), with two token buckets of the shared [`MemoryStore`]:
@@ -32,6 +36,7 @@ use crate::limiter::{Clock, CoarseClock, Key, MemoryStore, Namespace, Quota};
 ///   far-future entry, so it is among the last to go, but a flood of new clients can still
 ///   push it out. Size `max_keys` for the expected number of clients.
 /// - The in-memory store is per process: behind several replicas each keeps its own counts.
+///   `RedisLockout` (feature `redis`) keeps the same two buckets in Redis, shared by all.
 ///
 /// Usable on its own, for a login handler:
 ///
@@ -57,12 +62,9 @@ use crate::limiter::{Clock, CoarseClock, Key, MemoryStore, Namespace, Quota};
 /// ```
 pub struct Lockout<C: Clock = CoarseClock> {
     store: Arc<MemoryStore<C>>,
-    failures: Quota,
-    lock: Quota,
+    rules: Rules,
     failures_ns: Namespace,
     lock_ns: Namespace,
-    max_attempts: u32,
-    window: Duration,
 }
 
 /// What a failed attempt did to the client's standing.
@@ -77,15 +79,18 @@ pub enum Failure {
     Locked(Duration),
 }
 
-impl<C: Clock> Lockout<C> {
-    /// A lockout after `max_attempts` failures within `window`, lasting `window`, kept in
-    /// `store`. Both must be non-zero (problems named `MAX_AUTH_ATTEMPTS` and
-    /// `AUTH_ATTEMPT_TIMEOUT`).
-    pub fn new(
-        store: Arc<MemoryStore<C>>,
-        max_attempts: u32,
-        window: Duration,
-    ) -> Result<Self, ConfigError> {
+/// The two quotas of a lockout and how their decisions read, whichever store holds them: the
+/// one place the lockout's logic lives.
+#[derive(Clone, Copy, Debug)]
+struct Rules {
+    failures: Quota,
+    lock: Quota,
+    max_attempts: u32,
+    window: Duration,
+}
+
+impl Rules {
+    fn new(max_attempts: u32, window: Duration) -> Result<Self, ConfigError> {
         let mut errors = ConfigErrors::default();
         if max_attempts == 0 {
             errors.push(
@@ -101,47 +106,77 @@ impl<C: Clock> Lockout<C> {
         let failures = lock
             .with_burst(max_attempts)
             .map_err(|e| e.within("MAX_AUTH_ATTEMPTS"))?;
-        Ok(Lockout {
-            store,
+        Ok(Rules {
             failures,
             lock,
-            failures_ns: Namespace::new("tower-shield/api-key/failures"),
-            lock_ns: Namespace::new("tower-shield/api-key/lock"),
             max_attempts,
             window,
         })
     }
 
-    /// How much longer `client` is locked out, or `None` when it is not. Charges nothing.
-    pub fn locked_for(&self, client: Key) -> Option<Duration> {
-        let d = self
-            .store
-            .peek(client.in_namespace(&self.lock_ns), &self.lock, 1);
-        if d.is_allowed() {
+    /// The lock's wait, from a look (cost 1, nothing charged) at the lock bucket.
+    fn lock_wait(&self, peek: Decision) -> Option<Duration> {
+        if peek.is_allowed() {
             None
         } else {
-            Some(d.retry_after().unwrap_or(self.window))
+            Some(peek.retry_after().unwrap_or(self.window))
         }
     }
 
-    /// Counts a failed attempt of `client`, locking it out when it was the last one allowed.
-    pub fn record_failure(&self, client: Key) -> Failure {
-        let failures_key = client.in_namespace(&self.failures_ns);
-        let d = self.store.check(failures_key, &self.failures);
-        if d.is_allowed() && d.remaining() > 0 {
-            return Failure::Counted {
-                remaining: d.remaining(),
-            };
-        }
-        let lock_key = client.in_namespace(&self.lock_ns);
-        let lock = self.store.check(lock_key, &self.lock);
-        self.store.reset(failures_key);
+    /// The outcome of a failure the failures bucket absorbed, or `None` when it took the last
+    /// token (or found none): then the lock is to be taken and the failures forgotten.
+    fn counted(&self, failures: Decision) -> Option<Failure> {
+        (failures.is_allowed() && failures.remaining() > 0).then(|| Failure::Counted {
+            remaining: failures.remaining(),
+        })
+    }
+
+    /// The outcome of taking the lock token.
+    fn locked(&self, lock: Decision) -> Failure {
         if lock.is_allowed() {
             Failure::Locked(self.window)
         } else {
             // A concurrent failure locked it first; report what is left of that lock.
             Failure::Locked(lock.retry_after().unwrap_or(self.window))
         }
+    }
+}
+
+impl<C: Clock> Lockout<C> {
+    /// A lockout after `max_attempts` failures within `window`, lasting `window`, kept in
+    /// `store`. Both must be non-zero (problems named `MAX_AUTH_ATTEMPTS` and
+    /// `AUTH_ATTEMPT_TIMEOUT`).
+    pub fn new(
+        store: Arc<MemoryStore<C>>,
+        max_attempts: u32,
+        window: Duration,
+    ) -> Result<Self, ConfigError> {
+        Ok(Lockout {
+            store,
+            rules: Rules::new(max_attempts, window)?,
+            failures_ns: Namespace::new("tower-shield/api-key/failures"),
+            lock_ns: Namespace::new("tower-shield/api-key/lock"),
+        })
+    }
+
+    /// How much longer `client` is locked out, or `None` when it is not. Charges nothing.
+    pub fn locked_for(&self, client: Key) -> Option<Duration> {
+        let lock_key = client.in_namespace(&self.lock_ns);
+        self.rules
+            .lock_wait(self.store.peek(lock_key, &self.rules.lock, 1))
+    }
+
+    /// Counts a failed attempt of `client`, locking it out when it was the last one allowed.
+    pub fn record_failure(&self, client: Key) -> Failure {
+        let failures_key = client.in_namespace(&self.failures_ns);
+        let failures = self.store.check(failures_key, &self.rules.failures);
+        if let Some(counted) = self.rules.counted(failures) {
+            return counted;
+        }
+        let lock_key = client.in_namespace(&self.lock_ns);
+        let lock = self.store.check(lock_key, &self.rules.lock);
+        self.store.reset(failures_key);
+        self.rules.locked(lock)
     }
 
     /// Forgets the failures of `client` after a success.
@@ -151,12 +186,12 @@ impl<C: Clock> Lockout<C> {
 
     /// The failures allowed within the window.
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
+        self.rules.max_attempts
     }
 
     /// The window, which is also how long a lock lasts.
     pub fn window(&self) -> Duration {
-        self.window
+        self.rules.window
     }
 
     /// The store the counts live in.
@@ -168,9 +203,163 @@ impl<C: Clock> Lockout<C> {
 impl<C: Clock> std::fmt::Debug for Lockout<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lockout")
-            .field("max_attempts", &self.max_attempts)
-            .field("window", &self.window)
+            .field("max_attempts", &self.rules.max_attempts)
+            .field("window", &self.rules.window)
             .finish_non_exhaustive()
+    }
+}
+
+/// The bucket names inside a client's hash tag on Redis. Fixed values rather than
+/// [`Namespace`]s: a namespace is hashed under a per-process secret, and every instance must
+/// name a client's buckets alike with or without a shared [`Key::use_secret`]. The bytes are
+/// ASCII, so the names read in the key's hex (`…:6170692d6b65793a6661696c75726573`).
+#[cfg(feature = "redis")]
+const FAILURES: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:failures"));
+#[cfg(feature = "redis")]
+const LOCK: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:lock-out"));
+
+/// The [`Lockout`] on a [`RedisStore`] (feature `redis`): the same two buckets, the same
+/// decisions, shared by every instance that uses the same Redis and key prefix. A client
+/// locked out through one instance is locked out on all of them.
+///
+/// A client's buckets live under its own hash tag, at
+/// `<prefix>v1:{<client as 32 hex digits>}:<bucket>` (see
+/// [`RedisStore::redis_key`]), so both share one Redis Cluster slot. Their names do not
+/// depend on [`Key::use_secret`], but the client's [`Key`] must: [`Key::from_ip`] (what
+/// [`RequireApiKey`](super::RequireApiKey) uses) is the same in every process,
+/// [`Key::hashed`] only under a shared secret.
+///
+/// Every call is one Redis round trip (`EVALSHA` of the GCRA script, or `DEL`), except the
+/// failure that locks: it takes the lock and forgets the failures, three round trips. Calls
+/// fail with [`StoreError`] after the store's timeout, or at once while its circuit breaker is
+/// open; what to do then is the caller's choice ([`RequireApiKeyBuilder::redis`] makes it with
+/// a [`StoreFailurePolicy`](crate::config::StoreFailurePolicy)).
+///
+/// [`RequireApiKeyBuilder::redis`]: super::RequireApiKeyBuilder::redis
+///
+/// ```no_run
+/// use std::net::IpAddr;
+/// use std::time::Duration;
+/// use tower_shield::api_key::{Failure, RedisLockout};
+/// use tower_shield::limiter::{Key, RedisStore};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/").key_prefix("app:").build()?;
+/// let lockout = RedisLockout::new(store, 3, Duration::from_secs(300))?;
+/// let client = Key::from_ip("203.0.113.9".parse::<IpAddr>()?);
+///
+/// if lockout.locked_for(client).await?.is_none() {
+///     // … a failed login:
+///     if let Failure::Locked(wait) = lockout.record_failure(client).await? {
+///         println!("locked out for {wait:?}");
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+pub struct RedisLockout {
+    store: RedisStore,
+    rules: Rules,
+}
+
+/// What one look at a client's two buckets on Redis found.
+#[cfg(feature = "redis")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Standing {
+    /// How much longer the client is locked out.
+    pub(crate) locked_for: Option<Duration>,
+    /// Whether failures are counted, so a success has something to forget.
+    pub(crate) has_failures: bool,
+}
+
+#[cfg(feature = "redis")]
+impl RedisLockout {
+    /// A lockout after `max_attempts` failures within `window`, lasting `window`, kept in
+    /// `store`; the same settings and problems as [`Lockout::new`]. Does not connect.
+    pub fn new(
+        store: RedisStore,
+        max_attempts: u32,
+        window: Duration,
+    ) -> Result<Self, ConfigError> {
+        Ok(RedisLockout {
+            store,
+            rules: Rules::new(max_attempts, window)?,
+        })
+    }
+
+    /// How much longer `client` is locked out, or `None` when it is not. Charges nothing.
+    pub async fn locked_for(&self, client: Key) -> Result<Option<Duration>, StoreError> {
+        Ok(self.standing(client).await?.locked_for)
+    }
+
+    /// The lock and whether there are failures to forget, in one round trip: what the layer
+    /// asks before each attempt, so that a success costs no second round trip unless the
+    /// client has failures to forget.
+    pub(crate) async fn standing(&self, client: Key) -> Result<Standing, StoreError> {
+        let checks = [
+            RedisCheck::new(LOCK, &self.rules.lock),
+            RedisCheck::new(FAILURES, &self.rules.failures).cost(0),
+        ];
+        match self.store.peek_each(client, &checks).await?[..] {
+            [lock, failures] => Ok(Standing {
+                locked_for: self.rules.lock_wait(lock),
+                has_failures: !failures.reset_after().is_zero(),
+            }),
+            _ => Err(StoreError::Protocol(
+                "one decision per bucket expected".into(),
+            )),
+        }
+    }
+
+    /// Counts a failed attempt of `client`, locking it out when it was the last one allowed.
+    pub async fn record_failure(&self, client: Key) -> Result<Failure, StoreError> {
+        let failures = self.check(client, FAILURES, &self.rules.failures).await?;
+        if let Some(counted) = self.rules.counted(failures) {
+            return Ok(counted);
+        }
+        let lock = self.check(client, LOCK, &self.rules.lock).await?;
+        // The lock is in force whatever happens next, so it is the answer even if forgetting
+        // the failures fails (Redis gone between the calls): failures left standing only make
+        // the first failure after the lock lock again, the strict side.
+        let _ = self.store.reset_tagged(client, FAILURES).await;
+        Ok(self.rules.locked(lock))
+    }
+
+    /// Forgets the failures of `client` after a success.
+    pub async fn record_success(&self, client: Key) -> Result<(), StoreError> {
+        self.store.reset_tagged(client, FAILURES).await.map(drop)
+    }
+
+    /// The failures allowed within the window.
+    pub fn max_attempts(&self) -> u32 {
+        self.rules.max_attempts
+    }
+
+    /// The window, which is also how long a lock lasts.
+    pub fn window(&self) -> Duration {
+        self.rules.window
+    }
+
+    /// The store the counts live in.
+    pub fn store(&self) -> &RedisStore {
+        &self.store
+    }
+
+    async fn check(&self, client: Key, bucket: Key, quota: &Quota) -> Result<Decision, StoreError> {
+        let check = [RedisCheck::new(bucket, quota)];
+        Ok(self.store.check_all_tagged(client, &check).await?.binding)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl std::fmt::Debug for RedisLockout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLockout")
+            .field("max_attempts", &self.rules.max_attempts)
+            .field("window", &self.rules.window)
+            .field("store", &self.store)
+            .finish()
     }
 }
 

@@ -39,7 +39,8 @@
 //! `AUTH_ATTEMPT_TIMEOUT` lock the client out for `AUTH_ATTEMPT_TIMEOUT`; a success resets
 //! the count. The lockout ([`Lockout`]) is two token buckets in the same
 //! [`MemoryStore`] the rate limiter uses, and the store can be
-//! shared with it.
+//! shared with it; or, behind several instances, in Redis (see
+//! [below](#behind-several-instances-the-lockout-on-redis)).
 //!
 //! Every attempt emits one `tracing` event with target `tower_shield::security`,
 //! `event = "auth_attempt"`, `success`, `owasp` (`authn_login_success`, `authn_login_fail`,
@@ -96,6 +97,48 @@
 //! });
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Behind several instances: the lockout on Redis
+//!
+//! Each instance's in-memory lockout counts alone, so behind a load balancer a client gets
+//! `MAX_AUTH_ATTEMPTS` guesses per instance. With feature `redis`,
+//! [`RequireApiKeyBuilder::redis`] keeps the same two buckets, with the same decisions, in a
+//! [`RedisStore`](crate::limiter::RedisStore) (`RedisLockout`): every instance on the same
+//! Redis and key prefix shares one count and one lock per client, and the store can be the
+//! rate limiter's. The bucket names do not depend on
+//! [`Key::use_secret`](crate::limiter::Key::use_secret).
+//!
+//! While Redis cannot answer, the [`StoreFailurePolicy`](crate::config::StoreFailurePolicy)
+//! decides: `fail-closed` answers 503 problem+json, `fail-open` still verifies keys but
+//! counts nothing, `local` counts in the in-memory lockout until Redis answers again; the
+//! store's timeout and circuit breaker keep every attempt short, and one
+//! `rate_limit_store_degraded` event is logged per episode.
+//!
+//! Every attempt, a valid key included, then costs one Redis round trip (an `EVALSHA` that
+//! reads the lock and the failure count together) before the key is checked, since a
+//! locked-out client is refused whatever key it sends, exactly as in memory. A failure costs
+//! one more (three for the failure that locks); a success costs a second one (`DEL`) only
+//! when there are failures to forget.
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # fn build() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
+//! use tower_shield::config::StoreFailurePolicy;
+//! use tower_shield::limiter::RedisStore;
+//!
+//! // Validates the URL only: start-up does not need Redis to be up.
+//! let store = RedisStore::builder("redis://127.0.0.1:6379/")
+//!     .key_prefix("echotuner:")
+//!     .build()?;
+//! let layer = RequireApiKey::builder(MemoryKeyStore::new())
+//!     .lockout(5, Duration::from_secs(300))
+//!     .redis(store, StoreFailurePolicy::Local)
+//!     .build()?;
+//! assert!(layer.redis_lockout().is_some());
+//! # Ok(()) }
+//! ```
 
 mod key;
 mod layer;
@@ -114,6 +157,8 @@ pub use key::{
     KeyHasher, KeyId, KeyPrefix, ParseError,
 };
 pub use layer::RequireApiKeyLayer;
+#[cfg(feature = "redis")]
+pub use lockout::RedisLockout;
 pub use lockout::{Failure, Lockout};
 pub use service::{RequireApiKeyService, ResponseFuture, X_API_KEY};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, MemoryKeyStore};
@@ -162,6 +207,8 @@ impl RequireApiKey {
             client_ip: ClientIpStrategy::peer(),
             ipv6_prefix: Ipv6Grouping::DEFAULT_PREFIX_LEN,
             realm: Cow::Borrowed("api"),
+            #[cfg(feature = "redis")]
+            redis: None,
             errors: ConfigErrors::default(),
         }
     }
@@ -177,6 +224,11 @@ pub struct RequireApiKeyBuilder<K, C: Clock> {
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
     realm: Cow<'static, str>,
+    #[cfg(feature = "redis")]
+    redis: Option<(
+        crate::limiter::RedisStore,
+        crate::config::StoreFailurePolicy,
+    )>,
     errors: ConfigErrors,
 }
 
@@ -256,8 +308,45 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
             client_ip: self.client_ip,
             ipv6_prefix: self.ipv6_prefix,
             realm: self.realm,
+            #[cfg(feature = "redis")]
+            redis: self.redis,
             errors: self.errors,
         }
+    }
+
+    /// Keeps the lockout in Redis (feature `redis`), shared by every instance pointing at the
+    /// same Redis with the same key prefix: a client locked out through one instance is locked
+    /// out on all ([`RedisLockout`]). The store may be the rate limiter's.
+    ///
+    /// While Redis cannot answer (the store's per-call timeout and circuit breaker bound the
+    /// wait), `on_failure` decides: `FailClosed` answers 503 problem+json with `Retry-After`
+    /// (the breaker's cool-down) to every attempt whose lock or failure count Redis cannot
+    /// settle (a valid key whose failures cannot be forgotten still passes: leaving them
+    /// counted is the strict side); `FailOpen` still verifies keys but neither
+    /// counts failures nor locks anyone out; `Local` counts in the in-memory
+    /// [`Lockout`] (the [`limiter_store`](Self::limiter_store), or one of its own), each
+    /// instance alone, until Redis answers again. Every such step is counted
+    /// ([`RequireApiKeyLayer::degraded_decisions`]) and one `rate_limit_store_degraded` event
+    /// is logged per episode.
+    ///
+    /// The cost: every attempt, a valid key included, makes one Redis round trip (`EVALSHA`)
+    /// before the key is checked, since a locked-out client is refused whatever key it sends.
+    /// A failure adds one more (three for the one that locks); a success adds a `DEL` only
+    /// when the client has failures to forget. A failure counted by another request between
+    /// those two steps is not forgotten by the success, where the in-memory lockout would
+    /// forget it: the strict side.
+    ///
+    /// The decision runs in the response future (boxed: one allocation per attempt); nothing
+    /// more is asked of the inner service or the request body. Without a lockout
+    /// ([`no_lockout`](Self::no_lockout)) the store is not used.
+    #[cfg(feature = "redis")]
+    pub fn redis(
+        mut self,
+        store: crate::limiter::RedisStore,
+        on_failure: crate::config::StoreFailurePolicy,
+    ) -> Self {
+        self.redis = Some((store, on_failure));
+        self
     }
 
     /// How the client address is found (default: the peer address; see
@@ -316,6 +405,22 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
             (Some(store), Some((max, window))) => errors.take(Lockout::new(store, max, window)),
             _ => None,
         };
+        #[cfg(feature = "redis")]
+        let redis = match (self.redis, &lockout) {
+            (Some((store, on_failure)), Some(local)) => errors
+                .take(RedisLockout::new(
+                    store.clone(),
+                    local.max_attempts(),
+                    local.window(),
+                ))
+                .map(|lockout| {
+                    Arc::new(layer::OnRedis {
+                        lockout,
+                        backend: crate::limiter::RedisBackend::new(store, on_failure),
+                    })
+                }),
+            _ => None,
+        };
         let www_authenticate = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", self.realm));
         errors.finish(|| ())?;
         match (prefix, grouping, www_authenticate) {
@@ -328,6 +433,8 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
                     client_ip: self.client_ip,
                     grouping,
                     www_authenticate,
+                    #[cfg(feature = "redis")]
+                    redis,
                 }),
             }),
             _ => Err(ConfigError::new(

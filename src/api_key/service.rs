@@ -13,10 +13,18 @@ use tower_service::Service;
 
 use super::Authenticated;
 use super::key::{ApiKey, KeyDigest, KeyId};
+#[cfg(feature = "redis")]
+use super::layer::OnRedis;
 use super::layer::Shared;
 use super::lockout::Failure;
+#[cfg(feature = "redis")]
+use super::lockout::Standing;
 use super::store::{KeyRecord, KeyStore, KeyStoreError};
 use crate::client_ip::ClientIpError;
+#[cfg(feature = "redis")]
+use crate::config::StoreFailurePolicy;
+#[cfg(feature = "redis")]
+use crate::limiter::StoreError;
 use crate::limiter::{Clock, Key};
 use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{EventLogged, SecurityEvent};
@@ -92,10 +100,21 @@ fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// What the layer does with a request before (or instead of) the lookup.
-enum Start {
-    Refuse(Problem),
-    Lookup(KeyDigest, Option<IpAddr>),
+/// A failed attempt, before it is counted: which key (when it parsed), why, whether it counts
+/// towards the lockout, and the refusal to answer.
+struct Failed {
+    id: Option<KeyId>,
+    reason: &'static str,
+    counts: bool,
+    problem: Problem,
+}
+
+/// What the lookup made of a presented key.
+enum Judged {
+    Accepted(Authenticated),
+    Failed(Failed),
+    /// The key store could not answer: logged, and nothing to count.
+    Unavailable(Problem),
 }
 
 impl<K: KeyStore, C: Clock> Shared<K, C> {
@@ -113,69 +132,77 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         self.unauthorized("the API key was not accepted")
     }
 
-    fn start(&self, headers: &HeaderMap, client: Result<IpAddr, ClientIpError>) -> Start {
-        let ip = match client {
-            Ok(ip) => Some(ip),
+    /// The client's address, `None` when it is unknown and there is no lockout to count for.
+    fn client(&self, client: Result<IpAddr, ClientIpError>) -> Result<Option<IpAddr>, Problem> {
+        match client {
+            Ok(ip) => Ok(Some(ip)),
             // Without a client address there is nothing to count failures against: refuse
             // rather than let guesses through uncounted.
-            Err(e) if self.lockout.is_some() => return Start::Refuse(unresolved(e)),
-            Err(_) => None,
-        };
-        if let (Some(lockout), Some(ip)) = (&self.lockout, ip) {
-            if let Some(wait) = lockout.locked_for(self.client_key(ip)) {
-                let secs = retry_after_secs(wait);
-                SecurityEvent::auth_lockout(secs, None)
-                    .reason("locked out")
-                    .client_ip(ip)
-                    .emit();
-                return Start::Refuse(
-                    Problem::new(StatusCode::TOO_MANY_REQUESTS)
-                        .title("Too many failed authentication attempts")
-                        .detail(
-                            "too many failed API-key attempts from this client; retry after \
-                             the time in Retry-After",
-                        )
-                        .header(RETRY_AFTER, HeaderValue::from(secs)),
-                );
-            }
+            Err(e) if self.lockout.is_some() => Err(unresolved(e)),
+            Err(_) => Ok(None),
         }
+    }
+
+    /// The refusal of a client locked out for `wait` more, logged.
+    fn locked_out(&self, ip: IpAddr, wait: Duration) -> Problem {
+        let secs = retry_after_secs(wait);
+        SecurityEvent::auth_lockout(secs, None)
+            .reason("locked out")
+            .client_ip(ip)
+            .emit();
+        Problem::new(StatusCode::TOO_MANY_REQUESTS)
+            .title("Too many failed authentication attempts")
+            .detail(
+                "too many failed API-key attempts from this client; retry after the time in \
+                 Retry-After",
+            )
+            .header(RETRY_AFTER, HeaderValue::from(secs))
+    }
+
+    /// The digest of the key the request presents, or why there is none. The checksum is
+    /// checked before anything is hashed or looked up.
+    fn examine(&self, headers: &HeaderMap) -> Result<KeyDigest, Failed> {
+        let failed = |reason, counts, problem| Failed {
+            id: None,
+            reason,
+            counts,
+            problem,
+        };
         let text = match presented(headers) {
             Presented::Key(text) => text,
             Presented::None => {
-                SecurityEvent::auth_attempt(false, None)
-                    .reason("no key")
-                    .client_ip(ip)
-                    .emit();
-                return Start::Refuse(self.unauthorized(
-                    "an API key is required: send it as `Authorization: Bearer <key>` or in \
-                     the X-API-Key header",
+                return Err(failed(
+                    "no key",
+                    false,
+                    self.unauthorized(
+                        "an API key is required: send it as `Authorization: Bearer <key>` or in \
+                         the X-API-Key header",
+                    ),
                 ));
             }
             Presented::Ambiguous => {
-                self.fail(ip, None, "key sent more than once", false);
-                return Start::Refuse(self.unauthorized(
-                    "send the API key once, in `Authorization: Bearer <key>` or in X-API-Key",
+                return Err(failed(
+                    "key sent more than once",
+                    false,
+                    self.unauthorized(
+                        "send the API key once, in `Authorization: Bearer <key>` or in X-API-Key",
+                    ),
                 ));
             }
         };
-        // The checksum is checked before anything is hashed or looked up.
-        let text = match std::str::from_utf8(text) {
-            Ok(t) if ApiKey::is_well_formed(t, &self.prefix) => t,
-            _ => {
-                self.fail(ip, None, "malformed key", true);
-                return Start::Refuse(self.refused());
-            }
-        };
-        Start::Lookup(self.hasher.digest_str(text), ip)
+        match std::str::from_utf8(text) {
+            Ok(t) if ApiKey::is_well_formed(t, &self.prefix) => Ok(self.hasher.digest_str(t)),
+            _ => Err(failed("malformed key", true, self.refused())),
+        }
     }
 
-    /// After the lookup: the extension to insert, or the refusal.
-    fn finish(
+    /// What the lookup's answer makes of the presented key.
+    fn judge(
         &self,
         found: Result<Option<KeyRecord>, KeyStoreError>,
         digest: &KeyDigest,
         ip: Option<IpAddr>,
-    ) -> Result<Authenticated, Problem> {
+    ) -> Judged {
         let id = digest.id();
         let record = match found {
             Ok(record) => record,
@@ -185,8 +212,10 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
                 SecurityEvent::auth_unavailable(Some(&key))
                     .client_ip(ip)
                     .emit();
-                return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                    .detail("API keys cannot be checked right now; try again later"));
+                return Judged::Unavailable(
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                        .detail("API keys cannot be checked right now; try again later"),
+                );
             }
         };
         // The store found a candidate; the digests are compared here again, in constant time.
@@ -196,30 +225,30 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             Some(r) if r.is_revoked() => "revoked key",
             Some(r) if !r.is_usable_at(SystemTime::now()) => "expired key",
             Some(r) => {
-                if let (Some(lockout), Some(ip)) = (&self.lockout, ip) {
-                    lockout.record_success(self.client_key(ip));
-                }
-                let key = id.to_string();
-                SecurityEvent::auth_attempt(true, Some(&key))
-                    .client_ip(ip)
-                    .emit();
-                return Ok(Authenticated {
+                return Judged::Accepted(Authenticated {
                     key_id: id,
                     label: r.label_arc(),
                 });
             }
         };
-        self.fail(ip, Some(id), reason, true);
-        Err(self.refused())
+        Judged::Failed(Failed {
+            id: Some(id),
+            reason,
+            counts: true,
+            problem: self.refused(),
+        })
     }
 
-    /// Logs a failure and, when `count`, counts it towards the lockout.
-    fn fail(&self, ip: Option<IpAddr>, id: Option<KeyId>, reason: &'static str, count: bool) {
-        let outcome = match (&self.lockout, ip) {
-            (Some(lockout), Some(ip)) if count => Some(lockout.record_failure(self.client_key(ip))),
-            _ => None,
-        };
-        let key = id.map(|i| i.to_string());
+    fn log_success(&self, ip: Option<IpAddr>, authenticated: &Authenticated) {
+        let key = authenticated.key_id.to_string();
+        SecurityEvent::auth_attempt(true, Some(&key))
+            .client_ip(ip)
+            .emit();
+    }
+
+    /// Logs a failure with what counting it did (`None`: not counted); its refusal.
+    fn refuse(&self, ip: Option<IpAddr>, failed: Failed, outcome: Option<Failure>) -> Problem {
+        let key = failed.id.map(|i| i.to_string());
         let event = match outcome {
             Some(Failure::Locked(wait)) => {
                 SecurityEvent::auth_lockout(retry_after_secs(wait), key.as_deref())
@@ -229,7 +258,154 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             }
             None => SecurityEvent::auth_attempt(false, key.as_deref()),
         };
-        event.reason(reason).client_ip(ip).emit();
+        event.reason(failed.reason).client_ip(ip).emit();
+        failed.problem
+    }
+
+    /// A failure counted in the in-memory lockout; its refusal.
+    fn fail_locally(&self, ip: Option<IpAddr>, failed: Failed) -> Problem {
+        let outcome = match (&self.lockout, ip) {
+            (Some(lockout), Some(ip)) if failed.counts => {
+                Some(lockout.record_failure(self.client_key(ip)))
+            }
+            _ => None,
+        };
+        self.refuse(ip, failed, outcome)
+    }
+
+    /// After the lookup, on the in-memory lockout: the extension to insert, or the refusal.
+    fn finish(
+        &self,
+        found: Result<Option<KeyRecord>, KeyStoreError>,
+        digest: &KeyDigest,
+        ip: Option<IpAddr>,
+    ) -> Result<Authenticated, Problem> {
+        match self.judge(found, digest, ip) {
+            Judged::Accepted(authenticated) => {
+                if let (Some(lockout), Some(ip)) = (&self.lockout, ip) {
+                    lockout.record_success(self.client_key(ip));
+                }
+                self.log_success(ip, &authenticated);
+                Ok(authenticated)
+            }
+            Judged::Failed(failed) => Err(self.fail_locally(ip, failed)),
+            Judged::Unavailable(problem) => Err(problem),
+        }
+    }
+}
+
+/// The lockout on Redis: every step of an attempt asks Redis, and falls back on the layer's
+/// failure policy when Redis cannot answer.
+#[cfg(feature = "redis")]
+impl<K: KeyStore, C: Clock> Shared<K, C> {
+    /// The whole decision on an attempt of the client at `ip`, whose key `examined` gave.
+    async fn decide_shared(
+        &self,
+        redis: &OnRedis,
+        ip: IpAddr,
+        examined: Result<KeyDigest, Failed>,
+    ) -> Result<Authenticated, Problem> {
+        let client = self.client_key(ip);
+        // One round trip, even for a valid key: a locked-out client is refused whatever key it
+        // sends, as on the in-memory store.
+        let standing = match redis.lockout.standing(client).await {
+            Ok(standing) => {
+                redis.backend.answered();
+                standing
+            }
+            Err(error) => match self.degrade(redis, &error) {
+                StoreFailurePolicy::FailClosed => {
+                    let key = examined.as_ref().ok().map(|d| d.id().to_string());
+                    SecurityEvent::auth_unavailable(key.as_deref())
+                        .reason("lockout store unavailable")
+                        .client_ip(ip)
+                        .emit();
+                    return Err(self.store_unavailable(redis));
+                }
+                StoreFailurePolicy::FailOpen => Standing {
+                    locked_for: None,
+                    has_failures: false,
+                },
+                StoreFailurePolicy::Local => Standing {
+                    locked_for: self.lockout.as_ref().and_then(|l| l.locked_for(client)),
+                    has_failures: false,
+                },
+            },
+        };
+        if let Some(wait) = standing.locked_for {
+            return Err(self.locked_out(ip, wait));
+        }
+        let digest = match examined {
+            Ok(digest) => digest,
+            Err(failed) => return Err(self.fail_shared(redis, ip, failed).await),
+        };
+        match self.judge(self.keys.lookup(&digest).await, &digest, Some(ip)) {
+            Judged::Accepted(authenticated) => {
+                // Only a client with failures to forget pays a second round trip.
+                if standing.has_failures {
+                    if let Err(error) = redis.lockout.record_success(client).await {
+                        // Failures left counted are the strict side: the key is still good.
+                        let _ = self.degrade(redis, &error);
+                    }
+                }
+                if redis.backend.on_failure == StoreFailurePolicy::Local {
+                    if let Some(local) = &self.lockout {
+                        local.record_success(client);
+                    }
+                }
+                self.log_success(Some(ip), &authenticated);
+                Ok(authenticated)
+            }
+            Judged::Failed(failed) => Err(self.fail_shared(redis, ip, failed).await),
+            Judged::Unavailable(problem) => Err(problem),
+        }
+    }
+
+    /// A failure counted on Redis, or by the failure policy; its refusal.
+    async fn fail_shared(&self, redis: &OnRedis, ip: IpAddr, failed: Failed) -> Problem {
+        if !failed.counts {
+            return self.refuse(Some(ip), failed, None);
+        }
+        let client = self.client_key(ip);
+        match redis.lockout.record_failure(client).await {
+            Ok(outcome) => {
+                redis.backend.answered();
+                self.refuse(Some(ip), failed, Some(outcome))
+            }
+            Err(error) => match self.degrade(redis, &error) {
+                StoreFailurePolicy::FailClosed => {
+                    self.refuse(Some(ip), failed, None);
+                    self.store_unavailable(redis)
+                }
+                StoreFailurePolicy::FailOpen => self.refuse(Some(ip), failed, None),
+                StoreFailurePolicy::Local => self.fail_locally(Some(ip), failed),
+            },
+        }
+    }
+
+    /// Counts a step Redis could not answer, logs the first of an episode; the policy to
+    /// follow.
+    fn degrade(&self, redis: &OnRedis, error: &StoreError) -> StoreFailurePolicy {
+        if redis.backend.degraded() {
+            SecurityEvent::rate_limit_store_degraded(
+                redis.backend.policy_name(),
+                format!("API-key lockout: {error}"),
+            )
+            .emit();
+        }
+        redis.backend.on_failure
+    }
+
+    /// The fail-closed answer while Redis cannot answer: 503, retry after the breaker's
+    /// cool-down.
+    fn store_unavailable(&self, redis: &OnRedis) -> Problem {
+        let secs = retry_after_secs(redis.backend.store.cool_down());
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+            .detail(
+                "API-key attempts cannot be counted right now; retry after the time in \
+                 Retry-After",
+            )
+            .header(RETRY_AFTER, HeaderValue::from(secs))
     }
 }
 
@@ -265,28 +441,55 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let client = self.shared.client_ip.resolve_request(&req);
-        match self.shared.start(req.headers(), client) {
-            Start::Refuse(problem) => ResponseFuture::ready(refusal(problem)),
-            Start::Lookup(digest, ip) => {
-                let lookup = self.shared.keys.lookup(&digest);
-                // The service that was polled ready goes with the request; a clone stays.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture {
-                    kind: Kind::Lookup {
-                        lookup,
-                        pending: Some(Pending {
-                            inner,
-                            req,
-                            shared: self.shared.clone(),
-                            digest,
-                            ip,
-                        }),
-                    },
-                }
+        let shared = &self.shared;
+        let ip = match shared.client(shared.client_ip.resolve_request(&req)) {
+            Ok(ip) => ip,
+            Err(problem) => return ResponseFuture::ready(refusal(problem)),
+        };
+        #[cfg(feature = "redis")]
+        if let (Some(redis), Some(ip)) = (&shared.redis, ip) {
+            let examined = shared.examine(req.headers());
+            let (redis, shared) = (redis.clone(), shared.clone());
+            let decision: Decided =
+                Box::pin(async move { shared.decide_shared(&redis, ip, examined).await });
+            return ResponseFuture {
+                kind: Kind::Shared {
+                    decision,
+                    pending: Some((self.take_inner(), req)),
+                },
+            };
+        }
+        if let (Some(lockout), Some(ip)) = (&shared.lockout, ip) {
+            if let Some(wait) = lockout.locked_for(shared.client_key(ip)) {
+                return ResponseFuture::ready(refusal(shared.locked_out(ip, wait)));
             }
         }
+        let digest = match shared.examine(req.headers()) {
+            Ok(digest) => digest,
+            Err(failed) => return ResponseFuture::ready(refusal(shared.fail_locally(ip, failed))),
+        };
+        let lookup = shared.keys.lookup(&digest);
+        let shared = shared.clone();
+        ResponseFuture {
+            kind: Kind::Lookup {
+                lookup,
+                pending: Some(Pending {
+                    inner: self.take_inner(),
+                    req,
+                    shared,
+                    digest,
+                    ip,
+                }),
+            },
+        }
+    }
+}
+
+impl<S: Clone, K, C: Clock> RequireApiKeyService<S, K, C> {
+    /// The service that was polled ready, to go with the request; a clone stays.
+    fn take_inner(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
     }
 }
 
@@ -320,9 +523,43 @@ pin_project! {
     #[project = KindProj]
     enum Kind<S, F, L, ReqB, ResB, K, C: Clock> {
         Lookup { #[pin] lookup: L, pending: Option<Pending<S, ReqB, K, C>> },
+        Shared { decision: Decided, pending: Option<(S, Request<ReqB>)> },
         Inner { #[pin] future: F },
         Ready { response: Option<Response<ShieldBody<ResB>>> },
     }
+}
+
+/// The decision on Redis, lookup included, boxed: its type depends on the Redis client.
+#[cfg(feature = "redis")]
+type Decided = Pin<Box<dyn Future<Output = Result<Authenticated, Problem>> + Send>>;
+/// Without Redis there is no such state: an uninhabited type keeps it out of the future.
+#[cfg(not(feature = "redis"))]
+type Decided = std::convert::Infallible;
+
+#[cfg(feature = "redis")]
+fn poll_decided(
+    decision: &mut Decided,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Authenticated, Problem>> {
+    decision.as_mut().poll(cx)
+}
+
+#[cfg(not(feature = "redis"))]
+fn poll_decided(
+    decision: &mut Decided,
+    _: &mut Context<'_>,
+) -> Poll<Result<Authenticated, Problem>> {
+    match *decision {}
+}
+
+/// The inner call once the request is authenticated.
+fn admit<S: Service<Request<ReqB>>, ReqB>(
+    mut inner: S,
+    mut req: Request<ReqB>,
+    authenticated: Authenticated,
+) -> S::Future {
+    req.extensions_mut().insert(authenticated);
+    inner.call(req)
 }
 
 impl<S, F, L, ReqB, ResB, K, C: Clock> ResponseFuture<S, F, L, ReqB, ResB, K, C> {
@@ -352,8 +589,8 @@ where
                 KindProj::Lookup { lookup, pending } => {
                     let found = ready!(lookup.poll(cx));
                     let Some(Pending {
-                        mut inner,
-                        mut req,
+                        inner,
+                        req,
                         shared,
                         digest,
                         ip,
@@ -362,12 +599,21 @@ where
                         return Poll::Pending;
                     };
                     match shared.finish(found, &digest, ip) {
-                        Ok(authenticated) => {
-                            req.extensions_mut().insert(authenticated);
-                            Kind::Inner {
-                                future: inner.call(req),
-                            }
-                        }
+                        Ok(authenticated) => Kind::Inner {
+                            future: admit(inner, req, authenticated),
+                        },
+                        Err(problem) => return Poll::Ready(Ok(refusal(problem))),
+                    }
+                }
+                KindProj::Shared { decision, pending } => {
+                    let decided = ready!(poll_decided(decision, cx));
+                    let Some((inner, req)) = pending.take() else {
+                        return Poll::Pending;
+                    };
+                    match decided {
+                        Ok(authenticated) => Kind::Inner {
+                            future: admit(inner, req, authenticated),
+                        },
                         Err(problem) => return Poll::Ready(Ok(refusal(problem))),
                     }
                 }

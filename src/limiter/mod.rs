@@ -50,6 +50,8 @@ pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
 pub use gcra::Decision;
 pub use key::{Key, Namespace};
 pub use quota::Quota;
+#[cfg(all(feature = "redis", any(feature = "rate-limit", feature = "api-key")))]
+pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
 pub use redis::{GCRA_LUA, RedisCheck, RedisStore, RedisStoreBuilder, StoreError};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

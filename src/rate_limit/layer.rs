@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderValue, Method};
 use ipnet::IpNet;
@@ -65,7 +64,11 @@ impl<C: Clock> RateLimitLayer<C> {
     /// its circuit breaker open), whatever the failure policy made of them. Always 0 with the
     /// in-memory store.
     pub fn degraded_decisions(&self) -> u64 {
-        self.shared.degraded.load(Ordering::Relaxed)
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.shared.redis {
+            return redis.degraded_decisions();
+        }
+        0
     }
 }
 
@@ -124,18 +127,7 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) retry_values: super::headers::ValueCache,
     /// The shared store, when the limits live in Redis; `store` is then the local one.
     #[cfg(feature = "redis")]
-    pub(crate) redis: Option<RedisBackend>,
-    /// Decisions made without the shared store.
-    pub(crate) degraded: AtomicU64,
-}
-
-/// The Redis store of a layer and what to do when it cannot answer.
-#[cfg(feature = "redis")]
-pub(crate) struct RedisBackend {
-    pub(crate) store: crate::limiter::RedisStore,
-    pub(crate) on_failure: crate::config::StoreFailurePolicy,
-    /// Whether the current failure episode has been logged.
-    pub(crate) episode: std::sync::atomic::AtomicBool,
+    pub(crate) redis: Option<crate::limiter::RedisBackend>,
 }
 
 impl<C: Clock> std::fmt::Debug for Shared<C> {

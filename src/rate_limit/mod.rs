@@ -456,12 +456,9 @@ impl<C: Clock> RateLimitBuilder<C> {
                     on_refusal: self.on_refusal,
                     retry_values: headers::ValueCache::new(),
                     #[cfg(feature = "redis")]
-                    redis: self.redis.map(|(store, on_failure)| layer::RedisBackend {
-                        store,
-                        on_failure,
-                        episode: std::sync::atomic::AtomicBool::new(false),
+                    redis: self.redis.map(|(store, on_failure)| {
+                        crate::limiter::RedisBackend::new(store, on_failure)
                     }),
-                    degraded: std::sync::atomic::AtomicU64::new(0),
                 }),
             }),
             // every `None` above recorded a problem, so `finish` has returned already

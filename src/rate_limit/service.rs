@@ -586,8 +586,6 @@ impl<C: Clock> Shared<C> {
         ip: IpAddr,
         device: Option<&[u8]>,
     ) -> Outcome {
-        use std::sync::atomic::Ordering::Relaxed;
-
         use crate::config::StoreFailurePolicy;
         use crate::limiter::RedisCheck;
 
@@ -603,21 +601,17 @@ impl<C: Clock> Shared<C> {
         // and a device or global key is shared by requests of different clients and routes.
         match redis.store.check_all_tagged(Key::GLOBAL, &checks).await {
             Ok(verdict) => {
-                if redis.episode.load(Relaxed) {
-                    redis.episode.store(false, Relaxed);
-                }
+                redis.answered();
                 let target = &self.targets[matched[verdict.index].0];
                 self.finish(verdict.binding, target, ip, device)
             }
             Err(error) => {
-                self.degraded.fetch_add(1, Relaxed);
-                let policy = match redis.on_failure {
-                    StoreFailurePolicy::FailClosed => "fail-closed",
-                    StoreFailurePolicy::FailOpen => "fail-open",
-                    StoreFailurePolicy::Local => "local",
-                };
-                if !redis.episode.swap(true, Relaxed) {
-                    SecurityEvent::rate_limit_store_degraded(policy, error.to_string()).emit();
+                if redis.degraded() {
+                    SecurityEvent::rate_limit_store_degraded(
+                        redis.policy_name(),
+                        error.to_string(),
+                    )
+                    .emit();
                 }
                 match redis.on_failure {
                     StoreFailurePolicy::FailClosed => {

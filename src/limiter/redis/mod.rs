@@ -1,5 +1,8 @@
 //! The Redis store (feature `redis`): [`RedisStore`], the Lua script and the circuit breaker.
 
+// Only the layers use it; without one it would be dead code.
+#[cfg(any(feature = "rate-limit", feature = "api-key"))]
+mod backend;
 mod breaker;
 mod script;
 
@@ -12,6 +15,8 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+#[cfg(any(feature = "rate-limit", feature = "api-key"))]
+pub(crate) use self::backend::RedisBackend;
 use self::breaker::{Admit, Breaker, Transition};
 pub use self::script::GCRA_LUA;
 use self::script::{RawDecision, arguments, decode, evaluate_micros};
@@ -492,19 +497,8 @@ impl RedisStore {
                 return Ok((verdict, Duration::ZERO));
             }
         }
-        let mut invocation = self.inner.script.prepare_invoke();
-        for check in checks {
-            invocation.key(self.redis_key(tag, check.key));
-        }
-        invocation.arg(u8::from(charge));
-        for arg in arguments(checks) {
-            invocation.arg(arg);
-        }
         let sent_us = self.nanos() / 1_000;
-        let reply: Value = self
-            .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await?;
-        let (now, raws) = decode(reply, checks)?;
+        let (now, raws) = self.evaluate(tag, checks, charge).await?;
         let mut verdict = NOTHING;
         for (i, (raw, check)) in raws.iter().zip(checks).enumerate() {
             let decision = raw.into_decision(check.quota);
@@ -519,6 +513,44 @@ impl RedisStore {
             self.remember_refusals(tag, checks, &raws, sent_us);
         }
         Ok((verdict, now))
+    }
+
+    /// One script call: the server time and the raw decision of every check.
+    async fn evaluate(
+        &self,
+        tag: Key,
+        checks: &[RedisCheck<'_>],
+        charge: bool,
+    ) -> Result<(Duration, Vec<RawDecision>), StoreError> {
+        let mut invocation = self.inner.script.prepare_invoke();
+        for check in checks {
+            invocation.key(self.redis_key(tag, check.key));
+        }
+        invocation.arg(u8::from(charge));
+        for arg in arguments(checks) {
+            invocation.arg(arg);
+        }
+        let reply: Value = self
+            .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        decode(reply, checks)
+    }
+
+    /// What each check of `checks` (under the hash tag `tag`) would decide now, charging
+    /// nothing: one round trip, never the local denial cache. The API-key lockout reads both of
+    /// a client's buckets with it.
+    #[cfg_attr(not(feature = "api-key"), allow(dead_code))]
+    pub(crate) async fn peek_each(
+        &self,
+        tag: Key,
+        checks: &[RedisCheck<'_>],
+    ) -> Result<Vec<Decision>, StoreError> {
+        let (_, raws) = self.evaluate(tag, checks, false).await?;
+        Ok(raws
+            .iter()
+            .zip(checks)
+            .map(|(raw, check)| raw.into_decision(check.quota))
+            .collect())
     }
 
     /// A verdict from the local denial cache, when it alone proves a refusal.

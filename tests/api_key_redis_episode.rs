@@ -1,0 +1,75 @@
+//! One log record per degraded episode of the lockout's Redis store, however many steps of
+//! attempts degrade, and still one auth event per attempt.
+//!
+//! In a test binary of its own: security events go through one process-wide flood coalescer,
+//! which other tests emitting the same events in parallel would otherwise share.
+#![cfg(all(feature = "api-key", feature = "redis"))]
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, header};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_shield::api_key::{ApiKey, KeyPrefix, MemoryKeyStore, RequireApiKey};
+use tower_shield::config::StoreFailurePolicy;
+use tower_shield::limiter::RedisStore;
+
+#[test]
+fn a_degraded_episode_is_logged_once() {
+    let ((), events) = common::capture(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let good = ApiKey::generate(&KeyPrefix::default()).unwrap();
+            // nothing listens on port 1: every call fails
+            let store = RedisStore::builder("redis://127.0.0.1:1/")
+                .timeout(Duration::from_millis(300))
+                .build()
+                .unwrap();
+            let layer = RequireApiKey::builder(MemoryKeyStore::from_digests([good.sha256()]))
+                .lockout(3, Duration::from_secs(60))
+                .redis(store, StoreFailurePolicy::Local)
+                .build()
+                .unwrap();
+            let app = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service(service_fn(|_req: Request<String>| async {
+                    Ok::<_, Infallible>(Response::new(String::new()))
+                }));
+            for secret in ["ech_wrong", good.expose_secret(), "ech_wrong"] {
+                let mut req = Request::get("/x")
+                    .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+                    .body(String::new())
+                    .unwrap();
+                req.extensions_mut()
+                    .insert("192.0.2.31:1".parse::<SocketAddr>().unwrap());
+                let res = app.clone().oneshot(req).await.unwrap();
+                assert_ne!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            }
+            // two steps per failure (the lock check, the count), one per success
+            assert_eq!(layer.degraded_decisions(), 5);
+        })
+    });
+    let degraded: Vec<_> = events
+        .iter()
+        .filter(|e| e.field("event") == Some("rate_limit_store_degraded"))
+        .collect();
+    assert_eq!(degraded.len(), 1, "{events:#?}");
+    assert_eq!(degraded[0].field("on_failure"), Some("local"));
+    assert!(
+        degraded[0]
+            .field("reason")
+            .is_some_and(|r| r.starts_with("API-key lockout: ")),
+        "{degraded:#?}"
+    );
+    let attempts = events
+        .iter()
+        .filter(|e| e.field("event") == Some("auth_attempt"))
+        .count();
+    assert_eq!(attempts, 3, "{events:#?}");
+}
