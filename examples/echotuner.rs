@@ -41,7 +41,8 @@
 //! decides while Redis cannot answer (`fail-closed`: 503, `fail-open`, `local`: each instance
 //! alone); start-up does not need Redis to be up. With `REDIS_URL`, `SECRET_KEY` is required:
 //! instances derive the keys of device and session ids from it, so set the same value on every
-//! instance. The device-rotation cap (`MAX_DEVICES_PER_USER`) stays per instance.
+//! instance. The API-key lockout (`MAX_AUTH_ATTEMPTS`) is then shared too; the device-rotation
+//! cap (`MAX_DEVICES_PER_USER`) stays per instance.
 //! `SECRET_KEY` is otherwise validated (API-key hashes use a pepper only when asked to).
 //!
 //! ```text
@@ -199,9 +200,23 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     let limiter = shield.rate_limit();
     let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config)).config(config);
     let keys = match limiter {
-        Some(l) => keys.limiter_store(l.store().clone()).build()?,
-        None => keys.build()?,
+        Some(l) => keys.limiter_store(l.store().clone()),
+        None => keys,
     };
+    // With REDIS_URL, the lockout is shared by every instance too, through the rate limit's
+    // store (one connection, one circuit breaker, RATE_LIMIT_STORE_FAILURE for both).
+    #[cfg(feature = "redis")]
+    let keys = match limiter.and_then(|l| l.redis_store()) {
+        Some((store, on_failure)) => keys.redis(store.clone(), on_failure),
+        None => match config.redis_url() {
+            Some(url) => keys.redis(
+                tower_shield::limiter::RedisStore::open(url)?,
+                config.rate_limit_store_failure(),
+            ),
+            None => keys,
+        },
+    };
+    let keys = keys.build()?;
     let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);
     Ok(routes().merge(admin).layer(shield))
 }

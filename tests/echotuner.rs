@@ -291,3 +291,57 @@ fn a_bad_variable_stops_start_up_naming_it() {
         "{stderr}"
     );
 }
+
+/// Two instances on one Redis: a device's limit and a guesser's lockout hold across both.
+#[cfg(feature = "redis")]
+#[test]
+fn two_instances_on_one_redis_share_the_limits_and_the_lockout() {
+    let (key, hash) = keygen();
+    let env = [
+        ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ("SECRET_KEY", "echotuner-test-secret-of-at-least-32-bytes"),
+        ("API_KEY_HASHES", hash.as_str()),
+        ("MAX_AUTH_ATTEMPTS", "3"),
+        // short, so that a lock left by an earlier run of this test is over
+        ("AUTH_ATTEMPT_TIMEOUT", "2"),
+        ("RATE_LIMIT_REQUESTS_PER_MINUTE", "100000"),
+        ("RATE_LIMIT_STORE_FAILURE", "fail-closed"),
+    ];
+    std::thread::sleep(Duration::from_millis(2100));
+    let (a, b) = (Server::start(&env), Server::start(&env));
+
+    // 10 per 300 s per device, whichever instance the requests reach
+    let device = format!("dev-{}", std::process::id());
+    let json = [
+        ("X-Device-ID", device.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let body = format!(r#"{{"prompt": "jazz", "session_id": "s-1", "device_id": "{device}"}}"#);
+    for i in 0..10 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (status, _, text) = server.send("POST", "/playlist/generate", &json, &body);
+        assert_eq!(status, 200, "request {i}: {text}");
+    }
+    let (status, _, text) = a.send("POST", "/playlist/generate", &json, &body);
+    assert_eq!(status, 429, "{text}");
+    assert!(
+        text.contains("\"violated-policies\":[\"generate\"]"),
+        "{text}"
+    );
+
+    // three wrong keys on one instance lock the client out of the other
+    let admin = |server: &Server, auth: &str| {
+        server
+            .send("GET", "/admin/rate-limits", &[("Authorization", auth)], "")
+            .0
+    };
+    assert_eq!(admin(&b, &format!("Bearer {key}")), 200);
+    let mut wrong = key.clone();
+    wrong.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    for _ in 0..3 {
+        assert_eq!(admin(&a, &format!("Bearer {wrong}")), 401);
+    }
+    assert_eq!(admin(&b, &format!("Bearer {key}")), 429);
+    assert_eq!(a.stop(), Some(0));
+    assert_eq!(b.stop(), Some(0));
+}

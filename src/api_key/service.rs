@@ -27,7 +27,7 @@ use crate::config::StoreFailurePolicy;
 use crate::limiter::StoreError;
 use crate::limiter::{Clock, Key};
 use crate::problem::{Problem, ShieldBody};
-use crate::security_log::{EventLogged, SecurityEvent};
+use crate::security_log::{EventLogged, Hex8, SecurityEvent};
 
 /// The `X-API-Key` header, the other place a key may be sent.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -208,8 +208,8 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             Ok(record) => record,
             Err(e) => {
                 tracing::error!(target: crate::security_log::TARGET, error = %e, "API-key store failed");
-                let key = id.to_string();
-                SecurityEvent::auth_unavailable(Some(&key))
+                let key = hex(id);
+                SecurityEvent::auth_unavailable(Some(key.as_str()))
                     .client_ip(ip)
                     .emit();
                 return Judged::Unavailable(
@@ -240,23 +240,23 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
     }
 
     fn log_success(&self, ip: Option<IpAddr>, authenticated: &Authenticated) {
-        let key = authenticated.key_id.to_string();
-        SecurityEvent::auth_attempt(true, Some(&key))
+        // On the stack: a success must not allocate for its log line.
+        let key = hex(authenticated.key_id);
+        SecurityEvent::auth_attempt(true, Some(key.as_str()))
             .client_ip(ip)
             .emit();
     }
 
     /// Logs a failure with what counting it did (`None`: not counted); its refusal.
     fn refuse(&self, ip: Option<IpAddr>, failed: Failed, outcome: Option<Failure>) -> Problem {
-        let key = failed.id.map(|i| i.to_string());
+        let key = failed.id.map(hex);
+        let key = key.as_ref().map(Hex8::as_str);
         let event = match outcome {
-            Some(Failure::Locked(wait)) => {
-                SecurityEvent::auth_lockout(retry_after_secs(wait), key.as_deref())
-            }
+            Some(Failure::Locked(wait)) => SecurityEvent::auth_lockout(retry_after_secs(wait), key),
             Some(Failure::Counted { remaining }) => {
-                SecurityEvent::auth_attempt(false, key.as_deref()).attempts_left(remaining)
+                SecurityEvent::auth_attempt(false, key).attempts_left(remaining)
             }
-            None => SecurityEvent::auth_attempt(false, key.as_deref()),
+            None => SecurityEvent::auth_attempt(false, key),
         };
         event.reason(failed.reason).client_ip(ip).emit();
         failed.problem
@@ -315,8 +315,8 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             }
             Err(error) => match self.degrade(redis, &error) {
                 StoreFailurePolicy::FailClosed => {
-                    let key = examined.as_ref().ok().map(|d| d.id().to_string());
-                    SecurityEvent::auth_unavailable(key.as_deref())
+                    let key = examined.as_ref().ok().map(|d| hex(d.id()));
+                    SecurityEvent::auth_unavailable(key.as_ref().map(Hex8::as_str))
                         .reason("lockout store unavailable")
                         .client_ip(ip)
                         .emit();
@@ -631,6 +631,11 @@ where
             kind.set(next);
         }
     }
+}
+
+/// A key id as its 8 hex digits (its `Display`), on the stack.
+fn hex(id: KeyId) -> Hex8 {
+    Hex8::new(u32::from_be_bytes(*id.as_bytes()))
 }
 
 #[cfg(test)]

@@ -60,6 +60,23 @@ impl<C: Clock> RateLimitLayer<C> {
         &self.shared.store
     }
 
+    /// The Redis store the limits are kept in, when there is one (feature `redis`), and what
+    /// happens while it cannot answer: give both to
+    /// [`RequireApiKeyBuilder::redis`](crate::api_key::RequireApiKeyBuilder::redis) so that
+    /// the API-key lockout shares its connection and circuit breaker.
+    #[cfg(feature = "redis")]
+    pub fn redis_store(
+        &self,
+    ) -> Option<(
+        &crate::limiter::RedisStore,
+        crate::config::StoreFailurePolicy,
+    )> {
+        self.shared
+            .redis
+            .as_ref()
+            .map(|redis| (&redis.store, redis.on_failure))
+    }
+
     /// How many decisions were made without the shared store (Redis unreachable, timed out or
     /// its circuit breaker open), whatever the failure policy made of them. Always 0 with the
     /// in-memory store.

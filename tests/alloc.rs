@@ -1,0 +1,255 @@
+//! The allow path of every layer, and of the whole [`Shield`], makes no heap allocation of its
+//! own (DESIGN principle 4), except for what it hands on, counted exactly here:
+//!
+//! - the security log's request id: its value (one allocation, shared by the request's
+//!   extension and the response's `X-Request-Id`) and its slot in the request's extensions
+//!   (http boxes every extension);
+//! - the API key's `Authenticated` extension (its slot);
+//! - the rate limit's `RateLimit` value, for a client spending its quota: its numbers change
+//!   with every request and `http::HeaderValue` has no inline storage, so it is rendered on
+//!   the stack into the one allocation that becomes the header. A client below its quota
+//!   sees a value that repeats, rendered once and then shared.
+//!
+//! A counting global allocator (this binary only) counts the allocations made on the current
+//! thread while one request goes through a service, polled by hand with a no-op waker. The
+//! same request through the bare inner service is the baseline, so what remains is the
+//! layer's own. Each service is warmed up first: a key's first request may grow the store's
+//! table, and a rendered header value is cached for the requests that follow.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response};
+use http_body_util::Full;
+use tower::{Layer, Service, service_fn};
+use tower_shield::api_key::{ApiKey, KeyPrefix, KeyRecord, MemoryKeyStore, RequireApiKey};
+use tower_shield::cors::Cors;
+use tower_shield::limiter::{ManualClock, MemoryStore, Quota};
+use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+use tower_shield::sanitize::InputSanitizer;
+use tower_shield::secure_headers::SecureHeaders;
+use tower_shield::security_log::SecurityLog;
+use tower_shield::{Config, Shield};
+
+mod common;
+use common::alloc::allocations_during;
+
+#[global_allocator]
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
+
+type Body = Full<Bytes>;
+
+/// A slot in a request's extensions.
+const EXTENSION: usize = 1;
+/// The request id's value and its extension slot.
+const REQUEST_ID: usize = 1 + EXTENSION;
+/// The `RateLimit` header value, when its numbers are new.
+const RATE_LIMIT_VALUE: usize = 1;
+
+const PEER: &str = "203.0.113.9:50000";
+const ORIGIN: &str = "https://app.example";
+
+/// The handler: a response whose header map already has room for every header the layers
+/// add, so that growing the map (the response's allocation, not a layer's) is not counted.
+fn handler()
+-> impl Service<Request<Body>, Response = Response<String>, Error = Infallible, Future = impl Future>
++ Clone {
+    service_fn(|_req: Request<Body>| async {
+        let mut res = Response::new(String::new());
+        *res.headers_mut() = HeaderMap::with_capacity(64);
+        Ok::<_, Infallible>(res)
+    })
+}
+
+/// `GET /search?q=jazz` from [`PEER`], with a device id and an allowed `Origin`.
+fn request(extra: &[(&str, &str)]) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(Method::GET)
+        .uri("/search?q=jazz")
+        .header("x-device-id", "device-1")
+        .header("origin", ORIGIN);
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    let mut req = req.body(Body::default()).unwrap();
+    req.extensions_mut()
+        .insert(PEER.parse::<SocketAddr>().unwrap());
+    req
+}
+
+/// Allocations while `req` goes through `svc`; the response is dropped outside the count.
+fn allocations<S, B>(svc: &mut S, req: Request<Body>) -> usize
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let ((ready, res), n) = allocations_during(|| {
+        let ready = svc.poll_ready(&mut cx);
+        let mut fut = pin!(svc.call(req));
+        let res = loop {
+            if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+                break r;
+            }
+        };
+        (ready, res)
+    });
+    assert!(matches!(ready, Poll::Ready(Ok(()))));
+    let res = res.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    drop(res);
+    n
+}
+
+/// What `wrapped` allocates on the allow path beyond the bare handler, after a warm-up.
+fn added<S, B>(mut wrapped: S, extra: &[(&str, &str)]) -> usize
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>,
+{
+    let mut bare = handler();
+    for _ in 0..3 {
+        allocations(&mut wrapped, request(extra));
+        allocations(&mut bare, request(extra));
+    }
+    let base = allocations(&mut bare, request(extra));
+    let ours = allocations(&mut wrapped, request(extra));
+    ours.saturating_sub(base)
+}
+
+fn config(vars: &'static [(&'static str, &'static str)]) -> Config {
+    Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
+}
+
+fn generous() -> Quota {
+    Quota::per(1_000_000_000, Duration::from_secs(60)).unwrap()
+}
+
+#[test]
+fn security_log() {
+    let layer = SecurityLog::builder().build().unwrap();
+    assert_eq!(added(layer.layer(handler()), &[]), REQUEST_ID);
+}
+
+#[test]
+fn secure_headers() {
+    let layer = SecureHeaders::builder().build().unwrap();
+    assert_eq!(added(layer.layer(handler()), &[]), 0);
+}
+
+#[test]
+fn cors() {
+    let layer = Cors::builder()
+        .allow_origins([ORIGIN])
+        .allow_credentials(true)
+        .build()
+        .unwrap();
+    assert_eq!(added(layer.layer(handler()), &[]), 0);
+}
+
+#[test]
+fn rate_limit_for_a_client_below_its_quota() {
+    // Between two requests the client's bucket refills, as it does for every client sending
+    // less than its quota: the `RateLimit` value repeats and is shared, not rendered again.
+    let clock = ManualClock::new();
+    let store = Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
+    let layer = RateLimit::builder()
+        .store(store)
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(60).unwrap(),
+            Scope::ip(),
+        ))
+        .policy(
+            Policy::new("search", Quota::per_minute(100).unwrap(), Scope::session())
+                .on(Method::GET, "/search"),
+        )
+        .build()
+        .unwrap();
+    let mut wrapped = layer.layer(handler());
+    let mut bare = handler();
+    let mut own = Vec::new();
+    for _ in 0..4 {
+        clock.advance(Duration::from_secs(60));
+        let base = allocations(&mut bare, request(&[]));
+        own.push(allocations(&mut wrapped, request(&[])).saturating_sub(base));
+    }
+    // the first renders the value; the others share it
+    assert_eq!(own, [RATE_LIMIT_VALUE, 0, 0, 0]);
+}
+
+#[test]
+fn rate_limit_for_a_client_spending_its_quota() {
+    // The clock stands still: every request finds one token fewer, a value never seen before.
+    let store = Arc::new(
+        MemoryStore::builder()
+            .clock(ManualClock::new())
+            .build()
+            .unwrap(),
+    );
+    let layer = RateLimit::builder()
+        .store(store)
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1000).unwrap(),
+            Scope::ip(),
+        ))
+        .build()
+        .unwrap();
+    assert_eq!(added(layer.layer(handler()), &[]), RATE_LIMIT_VALUE);
+}
+
+#[test]
+fn input_sanitizer_without_a_body() {
+    let layer = InputSanitizer::echotuner().build().unwrap();
+    assert_eq!(added(layer.layer(handler()), &[]), 0);
+}
+
+#[test]
+fn api_key() {
+    let key = ApiKey::generate(&KeyPrefix::default()).unwrap();
+    let keys = MemoryKeyStore::new();
+    keys.insert(KeyRecord::new(key.sha256()));
+    let layer = RequireApiKey::builder(keys).build().unwrap();
+    let bearer = format!("Bearer {}", key.expose_secret());
+    let bearer: &'static str = Box::leak(bearer.into_boxed_str());
+    assert_eq!(
+        added(layer.layer(handler()), &[("authorization", bearer)]),
+        EXTENSION
+    );
+}
+
+#[test]
+fn the_whole_shield() {
+    let config = config(&[
+        ("CORS_ENABLED", "true"),
+        ("ALLOWED_ORIGINS", ORIGIN),
+        ("RATE_LIMIT_REQUESTS_PER_MINUTE", "1000000000"),
+    ]);
+    let shield = Shield::builder(&config)
+        .rate_limit(|limits| {
+            limits.policy(
+                Policy::new("search", generous(), Scope::session()).on(Method::GET, "/search"),
+            )
+        })
+        .sanitizer(InputSanitizer::echotuner())
+        .build()
+        .unwrap();
+    assert!(shield.has_cors() && shield.has_secure_headers() && shield.rate_limit().is_some());
+    // The shield's store runs on the real clock: whether the `RateLimit` value repeats
+    // depends on whether its tick passed between two requests.
+    let own = added(shield.layer(handler()), &[]);
+    assert!(
+        (REQUEST_ID..=REQUEST_ID + RATE_LIMIT_VALUE).contains(&own),
+        "{own} allocations"
+    );
+}
