@@ -118,10 +118,15 @@ impl<C: Clock> Shared<C> {
         let (remaining, t) = headers::remaining_and_t(decision);
         RateHeaders {
             policy: target.policy_header.clone(),
-            // Most responses repeat a few values (see `ValueCache`): render those once.
-            limit: target.rate_values.get(remaining, t, || {
+            // The values that repeat (see `ValueCache`) are rendered once; a client spending
+            // its quota sees a new one each time, where the cache would only add work.
+            limit: if remaining == 0 || remaining.saturating_add(1) == decision.limit() {
+                target.rate_values.get(remaining, t, || {
+                    headers::rate_limit_after(&target.rate_prefix, remaining, t)
+                })
+            } else {
                 headers::rate_limit_after(&target.rate_prefix, remaining, t)
-            }),
+            },
             legacy: self
                 .legacy_headers
                 .then_some((decision.limit(), remaining, t)),
