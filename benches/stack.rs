@@ -4,6 +4,12 @@
 //!
 //! `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3 --noplot`, then
 //! `python3 benches/ratios.py stack_`.
+//!
+//! Instruction counts: with `STACK_CALLGRIND=<allow|deny>:<tower_shield|tower_governor|bare>:<n>`
+//! set, the binary skips criterion and sends `n` requests through that service inside
+//! `measure`, for `valgrind --tool=callgrind --toggle-collect='*stack::measure*'` to count
+//! (the difference between two values of `n`, divided, is the cost of one request; see
+//! BENCHMARKS.md).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,7 +21,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{Request, Response};
 use tower::{Layer, Service, service_fn};
 use tower_governor::GovernorLayer;
@@ -63,11 +69,15 @@ fn inner() -> impl Service<Request<Body>, Response = Response<Body>, Error = Inf
     service_fn(|_req: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) })
 }
 
-fn cases(c: &mut Criterion) {
-    // allow: a quota so large nothing is refused; deny: 1 per hour, spent before measuring
-    for (case, ours, theirs) in [
+type GovernorConfig = tower_governor::governor::GovernorConfig<
+    tower_governor::key_extractor::PeerIpKeyExtractor,
+    governor::middleware::StateInformationMiddleware,
+>;
+
+/// allow: a quota so large nothing is refused; deny: 1 per hour, spent before measuring.
+fn quotas(case: &str) -> (Quota, GovernorConfig) {
+    if case == "allow" {
         (
-            "allow",
             Quota::per_second(u32::MAX).unwrap(),
             GovernorConfigBuilder::default()
                 .per_nanosecond(1)
@@ -75,9 +85,9 @@ fn cases(c: &mut Criterion) {
                 .use_headers()
                 .finish()
                 .unwrap(),
-        ),
+        )
+    } else {
         (
-            "deny",
             Quota::per_hour(1).unwrap(),
             GovernorConfigBuilder::default()
                 .per_second(3600)
@@ -85,8 +95,13 @@ fn cases(c: &mut Criterion) {
                 .use_headers()
                 .finish()
                 .unwrap(),
-        ),
-    ] {
+        )
+    }
+}
+
+fn cases(c: &mut Criterion) {
+    for case in ["allow", "deny"] {
+        let (ours, theirs) = quotas(case);
         let mut g = c.benchmark_group(format!("stack/{case}"));
         g.measurement_time(Duration::from_secs(3));
         let shield = RateLimit::builder()
@@ -144,5 +159,48 @@ fn unlimited_route(c: &mut Criterion) {
     g.finish();
 }
 
+/// `n` requests through `svc`, the only code callgrind counts in `STACK_CALLGRIND` mode.
+#[inline(never)]
+fn measure<S, B>(mut svc: S, n: u64)
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+{
+    for _ in 0..n {
+        now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+        black_box(now(svc.call(request())).unwrap().status());
+    }
+}
+
+fn callgrind(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [case, service, n] = parts[..] else {
+        panic!("STACK_CALLGRIND=<allow|deny>:<tower_shield|tower_governor|bare>:<n>");
+    };
+    let n: u64 = n.parse().expect("a number of requests");
+    let (ours, theirs) = quotas(case);
+    match service {
+        "tower_shield" => measure(
+            RateLimit::builder()
+                .policy(Policy::new("ip", ours, Scope::ip()))
+                .build()
+                .unwrap()
+                .layer(inner()),
+            n,
+        ),
+        "tower_governor" => measure(GovernorLayer::new(theirs).layer(inner()), n),
+        "bare" => measure(inner(), n),
+        other => panic!("unknown service {other}"),
+    }
+}
+
 criterion_group!(benches, cases, unlimited_route);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("STACK_CALLGRIND") {
+        callgrind(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
