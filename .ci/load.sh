@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 server_bin=${1:-target/release/examples/echotuner}
 min_ratio=${LOAD_MIN_RATIO:-0.85}
+# What the protected server logs: `warn` keeps every security event (each refusal, coalesced
+# under flood) and drops the line per request, an access log and not a protection; `info`
+# adds it (BENCHMARKS.md has both).
+rust_log=${LOAD_RUST_LOG:-warn}
 rounds=${LOAD_ROUNDS:-3}
 round_secs=${LOAD_ROUND_SECS:-8}
 warmup_secs=${LOAD_WARMUP_SECS:-2}
@@ -75,7 +79,7 @@ start() { # name, extra args… → sets the name's pid and port
 start on env -i PATH="$PATH" BIND=127.0.0.1:0 SECURE_HEADERS=true CORS_ENABLED=true \
   ALLOWED_ORIGINS=https://app.example RATE_LIMIT_ENABLED=true \
   RATE_LIMIT_REQUESTS_PER_MINUTE=1000000000 MAX_DEVICES_PER_USER=1000000000 \
-  LOG_FORMAT=json "$server_bin"
+  LOG_FORMAT=json RUST_LOG="$rust_log" "$server_bin"
 start off env -i PATH="$PATH" BIND=127.0.0.1:0 LOG_FORMAT=json "$server_bin" --unprotected
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$on_pid/status"; }

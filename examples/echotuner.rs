@@ -26,7 +26,9 @@
 //! `RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_WINDOW_SECONDS`, `TRUSTED_PROXIES`,
 //! `MAX_AUTH_ATTEMPTS`, `AUTH_ATTEMPT_TIMEOUT`, `MAX_DEVICES_PER_USER`,
 //! `DEVICE_REGISTRATION_TIMEOUT`, `SESSION_CLEANUP_INTERVAL`, `API_KEY_HASHES`, `REDIS_URL`,
-//! `RATE_LIMIT_STORE_FAILURE`, `LOG_FORMAT` and `SECRET_KEY`.
+//! `RATE_LIMIT_STORE_FAILURE`, `LOG_FORMAT` and `SECRET_KEY`; and `RUST_LOG`, what is logged
+//! (`info` when unset: a line per request and every security event; `warn`: the security
+//! events only).
 //!
 //! A bad value stops the server with a message naming the variable (exit code 2). Acting on
 //! them now: `BIND`; `CORS_ENABLED`, `ALLOWED_ORIGINS`, `CORS_ALLOW_CREDENTIALS` (CORS);
@@ -89,6 +91,7 @@ use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
 use tower_shield::sanitize::InputSanitizer;
 use tower_shield::security_log;
 use tower_shield::{Config, ConfigError, Shield};
+use tracing_subscriber::EnvFilter;
 
 /// Exit code for a configuration that cannot work (a bad variable, an address in use).
 const EXIT_CONFIG: u8 = 2;
@@ -121,7 +124,14 @@ async fn main() -> ExitCode {
         }
     };
 
-    init_logging(config.log_format());
+    let filter = match log_filter() {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("echotuner: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(config.log_format(), filter);
 
     // Signal handlers go in before the socket opens, so a SIGTERM sent as soon as the server
     // reports that it listens already shuts it down gracefully.
@@ -278,9 +288,9 @@ async fn admin_rate_limits(monitor: Option<Arc<RateLimitMonitor>>) -> Json<Value
 
 /// Logs to stdout: `LOG_FORMAT=json` gives exactly one JSON object per line (start-up messages
 /// go to stderr), `pretty` is for people.
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, filter: EnvFilter) {
     let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
+        .with_env_filter(filter)
         .with_writer(std::io::stdout);
     let installed = match format {
         LogFormat::Json => builder
@@ -293,6 +303,19 @@ fn init_logging(format: LogFormat) {
     };
     if let Err(error) = installed {
         eprintln!("echotuner: logging is not set up: {error}");
+    }
+}
+
+/// What is logged: `RUST_LOG` in `tracing-subscriber`'s syntax, `info` when unset (every
+/// request's completion line and every security event). `RUST_LOG=warn` keeps the security
+/// events and drops the per-request lines.
+fn log_filter() -> Result<EnvFilter, String> {
+    match std::env::var("RUST_LOG") {
+        Ok(directives) => EnvFilter::try_new(&directives).map_err(|error| {
+            format!("RUST_LOG={directives:?} is not a valid filter ({error}); expected e.g. `info` or `warn,tower_shield=info`")
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(EnvFilter::new("info")),
+        Err(std::env::VarError::NotUnicode(_)) => Err("RUST_LOG is not valid UTF-8".into()),
     }
 }
 
