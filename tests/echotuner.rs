@@ -290,6 +290,17 @@ fn a_bad_variable_stops_start_up_naming_it() {
         stderr.contains("RATE_LIMIT_WINDOW_SECONDS") && stderr.contains("CORS_ENABLED"),
         "{stderr}"
     );
+
+    let out = Command::new(binary())
+        .env_clear()
+        .env("BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "tower_shield=loud")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run the example");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RUST_LOG"), "{stderr}");
 }
 
 /// Two instances on one Redis: a device's limit and a guesser's lockout hold across both.
