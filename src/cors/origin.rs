@@ -262,7 +262,10 @@ fn parse_origin(input: &str, suggest: bool) -> Result<Origin, OriginError> {
             let port = parse_port(p).ok_or_else(|| {
                 OriginError::new(
                     input,
-                    format!("`{p}` is not a port (1 to 65535, no leading zero)"),
+                    format!(
+                        "`{}` is not a port (1 to 65535, no leading zero)",
+                        p.escape_debug()
+                    ),
                 )
             })?;
             if port == scheme.default_port() {
@@ -347,7 +350,10 @@ fn check_host(host: &str) -> Result<HostKind, (String, Option<String>)> {
                     ))
                 }
             }
-            Err(_) => Err((format!("`{host}` is not an IPv6 address"), None)),
+            Err(_) => Err((
+                format!("`{}` is not an IPv6 address", host.escape_debug()),
+                None,
+            )),
         };
     }
     if !host.is_ascii() {
@@ -373,7 +379,10 @@ fn check_host(host: &str) -> Result<HostKind, (String, Option<String>)> {
         return match host.parse::<Ipv4Addr>() {
             Ok(addr) if addr.to_string() == host => Ok(HostKind::Ipv4),
             _ => Err((
-                format!("`{host}` is not an IPv4 address in dotted-decimal form"),
+                format!(
+                    "`{}` is not an IPv4 address in dotted-decimal form",
+                    host.escape_debug()
+                ),
                 None,
             )),
         };
@@ -920,6 +929,16 @@ mod tests {
         }
         let err = OriginPattern::parse("https://*example.com").unwrap_err();
         assert_eq!(err.suggestion(), Some("https://*.example.com"));
+    }
+
+    /// Found by the `origin` fuzz target: the port and host were quoted raw in the reason,
+    /// so a control character in a configured origin reached the terminal or log unescaped.
+    #[test]
+    fn errors_escape_control_characters() {
+        for input in ["https://o:\u{1}", "http://[\u{1b}]", "http://a\u{7}.1"] {
+            let text = Origin::parse(input).unwrap_err().to_string();
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+        }
     }
 
     #[test]

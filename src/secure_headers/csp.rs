@@ -304,7 +304,7 @@ impl CspBuilder {
                     format!(
                         "directive `{}` appears twice; name it once with all its sources, or use \
                          `replace`",
-                        d.name
+                        d.name.escape_debug()
                     ),
                 );
                 continue;
@@ -333,7 +333,8 @@ impl CspBuilder {
                 errors.push(
                     setting,
                     format!(
-                        "a nonce cannot go into `{n}`; use one of {}",
+                        "a nonce cannot go into `{}`; use one of {}",
+                        n.escape_debug(),
                         NONCE_DIRECTIVES.join(", ")
                     ),
                 );
@@ -767,6 +768,23 @@ mod tests {
             Csp::helmet().build().unwrap().to_string(),
             "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests"
         );
+    }
+
+    /// Found by the `csp` fuzz target: a directive name given twice, or a nonce directive, was
+    /// quoted raw in the error, control characters included.
+    #[test]
+    fn errors_escape_control_characters() {
+        for b in [
+            Csp::builder().default_src(["'self'"]).nonce("\u{1b}[2J"),
+            Csp::builder()
+                .default_src(["'self'"])
+                .directive("x\u{7}", ["'self'"])
+                .directive("x\u{7}", ["'self'"]),
+        ] {
+            for p in problems(b) {
+                assert!(!p.chars().any(char::is_control), "{p:?}");
+            }
+        }
     }
 
     #[test]
