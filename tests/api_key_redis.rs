@@ -7,8 +7,7 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -23,6 +22,9 @@ use tower_shield::config::StoreFailurePolicy;
 use tower_shield::limiter::{Key, ManualClock, MemoryStore, RedisStore};
 use tower_shield::problem::ShieldBody;
 
+mod common;
+use common::unique_prefix as prefix;
+
 const URL: &str = "redis://127.0.0.1:6379/";
 /// Nothing listens on port 1: every connection is refused at once.
 const DEAD: &str = "redis://127.0.0.1:1/";
@@ -31,20 +33,6 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 
 type Res = Response<ShieldBody<String>>;
 type App = tower::util::BoxCloneService<Request<String>, Res, Infallible>;
-
-/// A key prefix no other test (nor an earlier run) uses.
-fn prefix(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test:{}:{nanos}:{}:{test}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A store on the test Redis, patient enough for a loaded test machine.
 fn live(prefix: &str) -> RedisStore {

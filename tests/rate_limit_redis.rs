@@ -5,8 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -15,6 +14,9 @@ use tower_shield::config::StoreFailurePolicy;
 use tower_shield::limiter::{Key, Quota, RedisStore};
 use tower_shield::problem::ShieldBody;
 use tower_shield::rate_limit::{Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope};
+
+mod common;
+use common::unique_prefix as prefix;
 
 const URL: &str = "redis://127.0.0.1:6379/";
 const DEAD: &str = "redis://127.0.0.1:1/";
@@ -27,20 +29,6 @@ type App = tower::util::BoxCloneService<Request<String>, Response<ShieldBody<Str
 /// the reference server does with `SECRET_KEY`.
 fn shared_secret() {
     Key::use_secret(SECRET).expect("every test of this file uses the same secret");
-}
-
-/// A key prefix no other test (nor an earlier run) uses.
-fn prefix(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test:{}:{nanos}:{}:{test}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn store(url: &str, prefix: &str) -> RedisStore {

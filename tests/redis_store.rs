@@ -5,9 +5,8 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -17,21 +16,10 @@ use tower_shield::limiter::{
 use tracing::Level;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-const URL: &str = "redis://127.0.0.1:6379/";
+mod common;
+use common::unique_prefix as prefix;
 
-/// A key prefix no other test (nor an earlier run) uses.
-fn prefix(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test:{}:{nanos}:{}:{test}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+const URL: &str = "redis://127.0.0.1:6379/";
 
 fn store(test: &str) -> RedisStore {
     RedisStore::builder(URL)

@@ -53,9 +53,17 @@ pub fn allocations_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
 
 /// Allocations made on this thread while one request goes through `svc`, polled by hand with a
 /// no-op waker (no runtime); the response is dropped afterwards, outside the count.
-pub fn request_allocations<S, B>(svc: &mut S, req: Request<()>) -> usize
+pub fn request_allocations<S, Q, B>(svc: &mut S, req: Request<Q>) -> usize
 where
-    S: tower::Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    S: tower::Service<Request<Q>, Response = Response<B>, Error = Infallible>,
+{
+    response_and_allocations(svc, req).1
+}
+
+/// [`request_allocations`], with the response, to look at outside the count.
+pub fn response_and_allocations<S, Q, B>(svc: &mut S, req: Request<Q>) -> (Response<B>, usize)
+where
+    S: tower::Service<Request<Q>, Response = Response<B>, Error = Infallible>,
 {
     let mut cx = Context::from_waker(Waker::noop());
     let ((ready, res), n) = allocations_during(|| {
@@ -69,6 +77,8 @@ where
         (ready, res)
     });
     assert!(matches!(ready, Poll::Ready(Ok(()))));
-    drop(res);
-    n
+    match res {
+        Ok(response) => (response, n),
+        Err(never) => match never {},
+    }
 }

@@ -5,7 +5,9 @@
 pub mod alloc;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -84,4 +86,19 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
     let subscriber = CaptureSubscriber::default();
     let out = tracing::subscriber::with_default(subscriber.clone(), f);
     (out, subscriber.events())
+}
+
+/// A Redis key prefix no other test (nor an earlier run) uses: `test` plus the process, the
+/// time and a counter.
+pub fn unique_prefix(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "test:{}:{nanos}:{}:{test}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
