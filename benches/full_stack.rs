@@ -44,11 +44,8 @@
 //! `anchor_headers`, `anchor_cors`, `anchor_governor`.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -70,15 +67,10 @@ use tower_shield::secure_headers::SecureHeaders;
 use tower_shield::security_log::SecurityLog;
 use tower_shield::{Config, Shield};
 
-const APP: &str = "https://app.example";
+mod common;
+use common::now;
 
-/// Polls a future that is ready at once (every service here is), without a runtime.
-fn now<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("every service in this benchmark answers at once"),
-    }
-}
+const APP: &str = "https://app.example";
 
 fn request() -> Request<Body> {
     let peer = SocketAddr::from(([192, 0, 2, 7], 40_000));

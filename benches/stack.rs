@@ -12,11 +12,8 @@
 //! BENCHMARKS.md).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -29,13 +26,8 @@ use tower_governor::governor::GovernorConfigBuilder;
 use tower_shield::limiter::Quota;
 use tower_shield::rate_limit::{Policy, RateLimit, Scope};
 
-/// Polls a future that is ready at once (every service here is), without a runtime.
-fn now<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("every service in this benchmark answers at once"),
-    }
-}
+mod common;
+use common::now;
 
 /// A request as axum hands it over: with the peer address both as a plain `SocketAddr` (which
 /// tower-shield reads) and as `ConnectInfo` (which tower_governor's peer extractor reads).
