@@ -481,6 +481,23 @@ pub enum StoreFailurePolicy {
     Local,
 }
 
+impl StoreFailurePolicy {
+    const ALL: [StoreFailurePolicy; 3] = [
+        StoreFailurePolicy::FailClosed,
+        StoreFailurePolicy::FailOpen,
+        StoreFailurePolicy::Local,
+    ];
+
+    /// The policy's name in `RATE_LIMIT_STORE_FAILURE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreFailurePolicy::FailClosed => "fail-closed",
+            StoreFailurePolicy::FailOpen => "fail-open",
+            StoreFailurePolicy::Local => "local",
+        }
+    }
+}
+
 /// How logs are written: `LOG_FORMAT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LogFormat {
@@ -964,15 +981,9 @@ fn mask_url_password(url: &str) -> String {
 }
 
 fn parse_store_failure(value: &str) -> Result<StoreFailurePolicy, String> {
-    const POLICIES: [(&str, StoreFailurePolicy); 3] = [
-        ("fail-closed", StoreFailurePolicy::FailClosed),
-        ("fail-open", StoreFailurePolicy::FailOpen),
-        ("local", StoreFailurePolicy::Local),
-    ];
-    POLICIES
-        .iter()
-        .find(|(name, _)| value.eq_ignore_ascii_case(name))
-        .map(|&(_, policy)| policy)
+    StoreFailurePolicy::ALL
+        .into_iter()
+        .find(|policy| value.eq_ignore_ascii_case(policy.name()))
         .ok_or_else(|| {
             format!(
                 "{} is not a store failure policy; expected fail-closed, fail-open or local",

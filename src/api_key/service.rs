@@ -388,7 +388,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
     fn degrade(&self, redis: &OnRedis, error: &StoreError) -> StoreFailurePolicy {
         if redis.backend.degraded() {
             SecurityEvent::rate_limit_store_degraded(
-                redis.backend.policy_name(),
+                redis.backend.on_failure.name(),
                 format!("API-key lockout: {error}"),
             )
             .emit();

@@ -613,7 +613,7 @@ impl<C: Clock> Shared<C> {
             Err(error) => {
                 if redis.degraded() {
                     SecurityEvent::rate_limit_store_degraded(
-                        redis.policy_name(),
+                        redis.on_failure.name(),
                         error.to_string(),
                     )
                     .emit();

@@ -45,13 +45,4 @@ impl RedisBackend {
     pub(crate) fn degraded_decisions(&self) -> u64 {
         self.degraded.load(Relaxed)
     }
-
-    /// The failure policy by its configuration name, for the log.
-    pub(crate) fn policy_name(&self) -> &'static str {
-        match self.on_failure {
-            StoreFailurePolicy::FailClosed => "fail-closed",
-            StoreFailurePolicy::FailOpen => "fail-open",
-            StoreFailurePolicy::Local => "local",
-        }
-    }
 }
