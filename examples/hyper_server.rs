@@ -72,7 +72,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    eprintln!("hyper_server listening on http://{}", config.bind());
+    let addr = listener.local_addr().unwrap_or(config.bind());
+    eprintln!("hyper_server listening on http://{addr}");
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -18,12 +18,17 @@ use std::time::Duration;
 /// `target/<profile>/examples/echotuner`, which a plain `cargo test` builds before running
 /// tests (with `cargo test --test echotuner` alone, build it first: `cargo build --examples`).
 fn binary() -> PathBuf {
+    example("echotuner")
+}
+
+/// `target/<profile>/examples/<name>`.
+fn example(name: &str) -> PathBuf {
     let mut dir = std::env::current_exe().expect("test binary path");
     dir.pop(); // the test binary
     if dir.ends_with("deps") {
         dir.pop();
     }
-    dir.join("examples").join("echotuner")
+    dir.join("examples").join(name)
 }
 
 struct Server {
@@ -33,7 +38,11 @@ struct Server {
 
 impl Server {
     fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(binary());
+        Server::start_example("echotuner", env)
+    }
+
+    fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(example(name));
         cmd.env_clear()
             .env("BIND", "127.0.0.1:0")
             .envs(env.iter().copied())
@@ -42,7 +51,7 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .expect("start the echotuner example (built by cargo test)");
+            .unwrap_or_else(|e| panic!("start the {name} example (built by cargo test): {e}"));
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let line = lines.next().expect("a first line").expect("utf-8");
         let addr = line
@@ -355,4 +364,30 @@ fn two_instances_on_one_redis_share_the_limits_and_the_lockout() {
     assert_eq!(admin(&b, &format!("Bearer {key}")), 429);
     assert_eq!(a.stop(), Some(0));
     assert_eq!(b.stop(), Some(0));
+}
+
+/// The same protection on plain hyper: headers, limits and a 429 from `Shield`, with hyper's
+/// own body type wrapped in `ShieldBody`.
+#[test]
+fn the_hyper_example_is_protected_by_the_shield() {
+    let server = Server::start_example("hyper_server", &[]);
+    let (status, headers, body) = server.send("GET", "/", &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"hello":"world"}"#);
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        header(&headers, "ratelimit-policy"),
+        Some("\"burst\";q=20;w=1")
+    );
+    assert!(header(&headers, "x-request-id").is_some());
+    // 20 per second: a quick burst of 40 meets the limit
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| server.send("GET", "/", &[], "").0)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    server.stop();
 }
