@@ -15,9 +15,15 @@
 local threads = {}
 local next_id = 0
 
--- Device ids per thread; sized in load.sh's terms (LOAD_DEVICES) so the per-device search rate
--- stays far below 100 per minute at the throughputs measured.
-local pool_size = tonumber(os.getenv("LOAD_DEVICES") or "4096")
+-- Device ids per thread (LOAD_DEVICES). The mix visits them in turn, so each one sees a search
+-- every pool_size / (searches per second) seconds; the search limit refills one request every
+-- 0.6 s, so a pool of at least 0.6 × that rate keeps every device on its allow path for as long
+-- as the run lasts, whatever its length.
+local pool_size = tonumber(os.getenv("LOAD_DEVICES") or "65536")
+-- LOAD_PRIME=<n>: send one search per device id from the n-th on, then only health checks,
+-- so that the server holds every key the mix will use before anything is measured (load.sh's
+-- memory check starts after this). done() reports how far every thread got.
+local prime_from = tonumber(os.getenv("LOAD_PRIME") or "")
 
 function setup(thread)
   next_id = next_id + 1
@@ -43,10 +49,17 @@ function init(args)
     { ["X-Device-ID"] = gen_device, ["Origin"] = origin,
       ["Content-Type"] = "application/json" }, body)
   step = 0
-  search_next = 0
+  search_next = prime_from and prime_from - 1 or 0
 end
 
 function request()
+  if prime_from then
+    if search_next >= pool_size then
+      return health
+    end
+    search_next = search_next + 1
+    return searches[search_next]
+  end
   step = step + 1
   local kind = step % 4
   if kind == 1 then
@@ -67,7 +80,9 @@ end
 -- per-status counts summed over threads.
 function done(summary, latency, requests)
   local total = {}
+  local primed = pool_size
   for _, thread in ipairs(threads) do
+    primed = math.min(primed, thread:get("search_next") or 0)
     local c = thread:get("counts") or {}
     for key, n in pairs(c) do
       total[key] = (total[key] or 0) + n
@@ -80,8 +95,8 @@ function done(summary, latency, requests)
   table.sort(statuses)
   local e = summary.errors
   io.write(string.format(
-    "LOAD requests=%d duration_us=%d rps=%.1f connect=%d read=%d write=%d timeout=%d status=%d p50_us=%d p99_us=%d statuses=%s\n",
+    "LOAD requests=%d duration_us=%d rps=%.1f connect=%d read=%d write=%d timeout=%d status=%d p50_us=%d p99_us=%d primed=%d statuses=%s\n",
     summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
     e.connect, e.read, e.write, e.timeout, e.status,
-    latency:percentile(50), latency:percentile(99), table.concat(statuses, ",")))
+    latency:percentile(50), latency:percentile(99), primed, table.concat(statuses, ",")))
 end
