@@ -50,7 +50,11 @@ pub mod config;
 #[cfg(feature = "cors")]
 pub mod cors;
 mod error;
+#[cfg(any(feature = "secure-headers", feature = "cors"))]
+mod header_map;
 mod identifier;
+#[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
+mod interned;
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]

@@ -74,6 +74,13 @@ impl<S> Layer<S> for CorsLayer {
 }
 
 impl CorsLayer {
+    /// How many header fields this layer may add to the response to a request that is not a
+    /// preflight: `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Expose-Headers`
+    /// and `Vary`.
+    pub(crate) fn response_headers(&self) -> usize {
+        2 + usize::from(self.shared.credentials) + usize::from(self.shared.expose.is_some())
+    }
+
     /// Whether this layer allows `origin` (a request's `Origin` value, byte for byte).
     pub fn allows(&self, origin: &str) -> bool {
         self.shared.any_origin
@@ -170,10 +177,10 @@ impl Shared {
     pub(crate) fn decorate(&self, headers: &mut HeaderMap, decision: Decision) {
         let keep = self.inner_headers == InnerHeaders::Keep
             && headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN);
-        if !keep && !headers.is_empty() {
-            for name in &CORS_RESPONSE_HEADERS {
-                headers.remove(name);
-            }
+        if !keep {
+            crate::header_map::remove_listed(headers, &CORS_RESPONSE_HEADERS, |k| {
+                CORS_RESPONSE_HEADERS.contains(k)
+            });
         }
         let origin = match decision {
             Decision::Any => {
@@ -346,12 +353,6 @@ pub(crate) fn add_vary(headers: &mut HeaderMap, token: &'static str) {
     }
 }
 
-/// Parses a header value built at start-up; clones of it are then reference-count increments.
-fn warm(value: HeaderValue) -> HeaderValue {
-    drop(value.clone());
-    value
-}
-
 pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
     let mut errors = ConfigErrors::default();
     let names = b.names;
@@ -428,7 +429,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         }
         if let Some(origin) = pattern.as_origin() {
             match HeaderValue::from_str(origin.as_str()) {
-                Ok(v) => exact.push(warm(v)),
+                Ok(v) => exact.push(crate::interned::value(v)),
                 Err(_) => errors.push(names.origins, format!("`{entry}` is not a header value")),
             }
         }
@@ -592,7 +593,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             );
             None
         }
-        MaxAge(Some(s)) => Some(warm(HeaderValue::from(s))),
+        MaxAge(Some(s)) => Some(crate::interned::value(HeaderValue::from(s))),
         MaxAge(None) => None,
     };
     if b.preflight_status != StatusCode::NO_CONTENT && b.preflight_status != StatusCode::OK {
@@ -621,11 +622,11 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             allow_null,
             credentials,
             methods: methods.into_boxed_slice(),
-            methods_value: warm(methods_value),
+            methods_value: crate::interned::value(methods_value),
             echo_headers: header_rule.any,
             header_rule,
-            headers_value: headers_value.map(warm),
-            expose: expose.map(warm),
+            headers_value: headers_value.map(crate::interned::value),
+            expose: expose.map(crate::interned::value),
             max_age,
             preflight_status: b.preflight_status,
             inner_headers: b.inner_headers,

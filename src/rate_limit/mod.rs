@@ -391,7 +391,7 @@ impl<C: Clock> RateLimitBuilder<C> {
                 p.quota.burst(),
                 p.quota.window(),
             ));
-            if let Some(policy_header) = header {
+            if let Some(policy_header) = header.map(crate::interned::value) {
                 let refusal_body = Problem::new(StatusCode::TOO_MANY_REQUESTS)
                     .type_uri(service::QUOTA_EXCEEDED)
                     .title("Quota exceeded")
@@ -401,6 +401,7 @@ impl<C: Clock> RateLimitBuilder<C> {
                     ))
                     .extension("violated-policies", serde_json::json!([p.name]))
                     .to_json();
+                let refusal_body = crate::interned::bytes(&refusal_body);
                 let mut refusal_headers = http::HeaderMap::with_capacity(8);
                 refusal_headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
                 refusal_headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

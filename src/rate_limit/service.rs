@@ -16,7 +16,7 @@ use crate::client_ip::ClientIpError;
 use crate::identifier::{single_identifier, valid_identifier};
 use crate::limiter::{Check, Clock, Decision, Key};
 use crate::problem::{Problem, ShieldBody};
-use crate::security_log::{EventLogged, SecurityEvent, subject_hash};
+use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, subject_hash};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
     "https://iana.org/assignments/http-problem-types#quota-exceeded";
@@ -396,41 +396,15 @@ fn record(
     scope: &Scope,
     device: Option<&[u8]>,
 ) {
-    use std::io::Write;
-    let mut buf = [0u8; 64];
-    let mut out = &mut buf[..];
-    // An IPv6 address is at most 45 characters and a device label 15: both fit.
-    let _ = match (scope, device) {
+    match (scope, device) {
         (Scope::Session(_) | Scope::Device(_), Some(id)) => {
-            write!(out, "device:{:08x}", subject_hash(id))
+            let mut label = *b"device:00000000";
+            label[7..].copy_from_slice(Hex8::new(subject_hash(id)).as_str().as_bytes());
+            monitor.record_refusal_ascii(policy, &label);
         }
-        (Scope::Global, _) => write!(out, "global"),
-        _ => match ip {
-            // core::fmt costs more than the rest of a refusal; writing digits does not.
-            IpAddr::V4(v4) => {
-                let mut len = 0;
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        buf[len] = b'.';
-                        len += 1;
-                    }
-                    for (digit, at_least) in
-                        [(octet / 100, 100), (octet / 10 % 10, 10), (octet % 10, 1)]
-                    {
-                        if octet >= at_least || at_least == 1 {
-                            buf[len] = b'0' + digit;
-                            len += 1;
-                        }
-                    }
-                }
-                out = &mut buf[len..];
-                Ok(())
-            }
-            IpAddr::V6(_) => write!(out, "{ip}"),
-        },
-    };
-    let written = 64 - out.len();
-    monitor.record_refusal_ascii(policy, &buf[..written]);
+        (Scope::Global, _) => monitor.record_refusal_ascii(policy, b"global"),
+        _ => monitor.record_refusal_ascii(policy, IpText::new(ip).as_bytes()),
+    }
 }
 
 /// The one valid device id, or the rule it breaks and the 400 that says so.

@@ -56,6 +56,11 @@ impl<S> Layer<S> for SecureHeadersLayer {
 }
 
 impl SecureHeadersLayer {
+    /// How many header fields this layer may add to a response.
+    pub(crate) fn response_headers(&self) -> usize {
+        self.shared.reserve
+    }
+
     /// The headers this layer sends on a response to a plain request (no HSTS, no nonce),
     /// in order. Useful to check a configuration, or to decorate a response built outside
     /// the layer.
@@ -151,24 +156,13 @@ impl Shared {
     }
 
     fn remove_banners(&self, headers: &mut HeaderMap) {
-        if self.remove.is_empty() || headers.is_empty() {
+        if self.remove.is_empty() {
             return;
         }
-        match &self.remove_set {
-            Some(set) => {
-                // The response has a handful of names; the list may have dozens.
-                if headers.keys().any(|k| set.contains(k)) {
-                    for name in self.remove.iter() {
-                        headers.remove(name);
-                    }
-                }
-            }
-            None => {
-                for name in self.remove.iter() {
-                    headers.remove(name);
-                }
-            }
-        }
+        crate::header_map::remove_listed(headers, self.remove.iter(), |k| match &self.remove_set {
+            Some(set) => set.contains(k),
+            None => self.remove.contains(k),
+        });
     }
 }
 
@@ -201,16 +195,9 @@ fn splice(s: &Spliced, nonce: &[u8]) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
 
-/// Makes later clones of a value reference-count increments only: the first clone of a value
-/// parsed from a `String` promotes its buffer to a shared one, which allocates once, here.
-fn warm<T: Clone>(value: T) -> T {
-    drop(value.clone());
-    value
-}
-
 fn header_name(errors: &mut ConfigErrors, setting: &'static str, name: &str) -> Option<HeaderName> {
     match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(n) => Some(warm(n)),
+        Ok(n) => Some(crate::interned::name(n)),
         Err(_) => {
             errors.push(
                 setting,
@@ -228,7 +215,7 @@ fn header_value(
     value: &str,
 ) -> Option<HeaderValue> {
     match HeaderValue::from_str(value) {
-        Ok(v) => Some(warm(v)),
+        Ok(v) => Some(crate::interned::value(v)),
         Err(_) => {
             errors.push(
                 setting,

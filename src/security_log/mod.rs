@@ -145,7 +145,7 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 
 pub use coalesce::Coalescer;
-pub(crate) use event::Hex8;
+pub(crate) use event::{Hex8, IpText};
 pub use event::{Malicious, SecurityEvent, TARGET};
 pub use future::ResponseFuture;
 pub use layer::SecurityLogLayer;
@@ -211,8 +211,10 @@ impl RequestId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let bits: u128 = rand::random();
         let mut buf = [0u8; 32];
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
+        for (i, pair) in buf.chunks_exact_mut(2).enumerate() {
+            let byte = (bits >> (120 - 8 * i)) as u8;
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
         }
         // One allocation, shared without another by the request's extension and the response
         // header (a `Vec`-backed value would allocate again on its first clone). Hex digits

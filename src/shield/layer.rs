@@ -1,5 +1,6 @@
 use tower_layer::Layer;
 
+use super::reserve::ReserveHeaders;
 use super::toggle::{PassThrough, Toggle};
 use crate::cors::{CorsLayer, CorsService};
 use crate::limiter::CoarseClock;
@@ -8,7 +9,8 @@ use crate::sanitize::{InputSanitizerLayer, InputSanitizerService};
 use crate::secure_headers::{SecureHeadersLayer, SecureHeadersService};
 use crate::security_log::{SecurityLogLayer, SecurityLogService};
 
-type Sanitized<S> = Toggle<InputSanitizerService<S>, PassThrough<S>>;
+type Reserved<S> = ReserveHeaders<S>;
+type Sanitized<S> = Toggle<InputSanitizerService<Reserved<S>>, PassThrough<Reserved<S>>>;
 type Limited<S> = Toggle<RateLimitService<Sanitized<S>, CoarseClock>, PassThrough<Sanitized<S>>>;
 type CorsChecked<S> = Toggle<CorsService<Limited<S>>, PassThrough<Limited<S>>>;
 type Headed<S> = Toggle<SecureHeadersService<CorsChecked<S>>, CorsChecked<S>>;
@@ -55,6 +57,11 @@ impl<S> Layer<S> for ShieldLayer {
     type Service = ShieldService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        let added = 1 // the security log's request id
+            + self.secure_headers.as_ref().map_or(0, SecureHeadersLayer::response_headers)
+            + self.cors.as_ref().map_or(0, CorsLayer::response_headers)
+            + self.rate_limit.as_ref().map_or(0, RateLimitLayer::response_headers);
+        let inner = ReserveHeaders::new(inner, added);
         let inner = match &self.sanitizer {
             Some(l) => Toggle::On(l.layer(inner)),
             None => Toggle::Off(PassThrough::new(inner)),

@@ -62,9 +62,11 @@
 //! lockout shares it.
 
 mod layer;
+mod reserve;
 mod toggle;
 
 pub use layer::{ShieldLayer, ShieldService};
+pub use reserve::{ReserveHeaders, ReserveHeadersFuture};
 pub use toggle::{PassThrough, PassThroughFuture, Toggle, ToggleFuture};
 
 use crate::Config;
