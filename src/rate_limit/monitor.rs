@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::{Value, json};
 
 use crate::ConfigError;
+use crate::limiter::Key;
 
 /// The number of counters a monitor keeps unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -132,12 +133,27 @@ impl RateLimitMonitor {
         self.lock().record(self.capacity, policy, label.as_bytes());
     }
 
-    /// [`record_refusal`](Self::record_refusal) of a label the layer wrote itself: ASCII, at
-    /// most [`MAX_LABEL_LEN`] bytes, so neither checked nor cut.
-    pub(crate) fn record_refusal_ascii(&self, policy: &str, label: &[u8]) {
-        debug_assert!(label.is_ascii() && label.len() <= MAX_LABEL_LEN);
+    /// [`record_refusal`](Self::record_refusal) of the client the layer knows by `client`
+    /// (its limiter key under `policy`), labelled by `label` (ASCII, at most
+    /// [`MAX_LABEL_LEN`] bytes, so neither checked nor cut).
+    ///
+    /// A client already counted is found by its key alone: `label` is written only when the
+    /// client gets a counter, not on every refusal of a flood. Clients that share a key (the
+    /// addresses of one IPv6 /64) share the counter, under the label of the first one.
+    pub(crate) fn record_refusal_of<L: AsRef<[u8]>>(
+        &self,
+        policy: &str,
+        client: Key,
+        label: impl FnOnce() -> L,
+    ) {
         let policy = truncate(policy, MAX_LABEL_LEN);
-        self.lock().record(self.capacity, policy, label);
+        let mut summary = self.lock();
+        if !summary.count_known(policy, client) {
+            let label = label();
+            debug_assert!(label.as_ref().is_ascii() && label.as_ref().len() <= MAX_LABEL_LEN);
+            let slot = summary.record(self.capacity, policy, label.as_ref());
+            summary.know(client, slot);
+        }
     }
 
     /// The `n` clients with the most refusals, most first (ties by policy, then label).
@@ -241,6 +257,8 @@ struct Slot {
     error: u64,
     /// Where this slot is in `Summary::heap`.
     heap_pos: usize,
+    /// The layer's key for the client counted here, when the layer counted it.
+    client: Option<Key>,
 }
 
 /// A policy's clients: label → slot.
@@ -256,21 +274,61 @@ struct Summary {
     // so a collision flood is bounded, and refusals (an attacker's traffic) stay cheap.
     index: HashMap<Arc<str>, Labels, RandomState>,
     slots: Vec<Slot>,
+    /// The layer's clients by key: a shortcut past the label to their slot, so that a flood
+    /// of refusals neither writes nor hashes labels. `clients[k] == s` only while
+    /// `slots[s].client == Some(k)`.
+    clients: HashMap<Key, usize, RandomState>,
     /// Slot numbers, a binary min-heap by count: `heap[0]` is the counter to replace.
     heap: Vec<usize>,
     total: u64,
 }
 
 impl Summary {
-    fn record(&mut self, capacity: usize, policy: &str, label: &[u8]) {
-        self.total = self.total.saturating_add(1);
-        if let Some(&slot) = self.index.get(policy).and_then(|labels| labels.get(label)) {
-            let counter = &mut self.slots[slot];
-            counter.count = counter.count.saturating_add(1);
-            let pos = counter.heap_pos;
-            self.sift_down(pos);
-            return;
+    /// Counts a refusal of `client` under `policy` if it has a counter; whether it had.
+    fn count_known(&mut self, policy: &str, client: Key) -> bool {
+        match self.clients.get(&client) {
+            Some(&slot) if *self.slots[slot].policy == *policy => {
+                self.increment(slot);
+                true
+            }
+            _ => false,
         }
+    }
+
+    /// Notes that `client` is counted in `slot`.
+    fn know(&mut self, client: Key, slot: usize) {
+        if let Some(old) = self.slots[slot].client.replace(client) {
+            self.forget(old, slot);
+        }
+        if let Some(other) = self.clients.insert(client, slot) {
+            if other != slot {
+                self.slots[other].client = None;
+            }
+        }
+    }
+
+    /// Drops the shortcut of `client` to `slot`, if it still leads there.
+    fn forget(&mut self, client: Key, slot: usize) {
+        if self.clients.get(&client) == Some(&slot) {
+            self.clients.remove(&client);
+        }
+    }
+
+    fn increment(&mut self, slot: usize) {
+        self.total = self.total.saturating_add(1);
+        let counter = &mut self.slots[slot];
+        counter.count = counter.count.saturating_add(1);
+        let pos = counter.heap_pos;
+        self.sift_down(pos);
+    }
+
+    /// Counts a refusal of (`policy`, `label`); the slot that counted it.
+    fn record(&mut self, capacity: usize, policy: &str, label: &[u8]) -> usize {
+        if let Some(&slot) = self.index.get(policy).and_then(|labels| labels.get(label)) {
+            self.increment(slot);
+            return slot;
+        }
+        self.total = self.total.saturating_add(1);
         if self.slots.len() < capacity {
             let slot = self.slots.len();
             let policy = self.insert_index(policy, label, slot);
@@ -280,15 +338,19 @@ impl Summary {
                 count: 1,
                 error: 0,
                 heap_pos: self.heap.len(),
+                client: None,
             });
             self.heap.push(slot);
             self.sift_up(self.heap.len() - 1);
-            return;
+            return slot;
         }
         // Every counter is in use: the smallest one takes the new client over.
         let Some(&slot) = self.heap.first() else {
-            return; // capacity is at least 1, so the heap is not empty here
+            return 0; // capacity is at least 1, so the heap is not empty here
         };
+        if let Some(old) = self.slots[slot].client.take() {
+            self.forget(old, slot);
+        }
         let counter = &mut self.slots[slot];
         let old_policy = Arc::clone(&counter.policy);
         let old_label = std::mem::take(&mut counter.label);
@@ -305,6 +367,7 @@ impl Summary {
         counter.error = counter.count;
         counter.count = counter.count.saturating_add(1);
         self.sift_down(0);
+        slot
     }
 
     /// Records `slot` for (`policy`, `label`) and returns the shared policy name.
@@ -395,6 +458,12 @@ mod tests {
             // Space-Saving keeps every refusal in some counter.
             let sum: u64 = s.slots.iter().map(|slot| slot.count).sum();
             assert_eq!(sum, s.total);
+            // A key leads to the slot that knows it, and only there.
+            for (key, &slot) in &s.clients {
+                assert_eq!(s.slots[slot].client, Some(*key));
+            }
+            let known = s.slots.iter().filter(|slot| slot.client.is_some()).count();
+            assert_eq!(known, s.clients.len());
         }
     }
 
@@ -620,6 +689,31 @@ mod tests {
                 monitor.record_refusal(p, l);
             }
             assert_guarantees(&monitor, &stream);
+        }
+
+        /// The layer's path (known clients found by key, labels written once) counts exactly
+        /// what the labelled path counts, mixed with it in any order.
+        #[test]
+        fn counting_by_key_is_counting_by_label(
+            capacity in 1usize..12,
+            stream in proptest::collection::vec((0u8..3, 0u8..24, any::<bool>()), 0..400),
+        ) {
+            let by_label = RateLimitMonitor::new(capacity).expect("capacity");
+            let mixed = RateLimitMonitor::new(capacity).expect("capacity");
+            for &(p, l, keyed) in &stream {
+                let (policy, label) = (format!("p{p}"), format!("c{l}"));
+                by_label.record_refusal(&policy, &label);
+                if keyed {
+                    // Keys are per policy, as the layer's are.
+                    let key = Key::hashed(format!("{policy}/{label}").as_bytes());
+                    mixed.record_refusal_of(&policy, key, || label.clone());
+                } else {
+                    mixed.record_refusal(&policy, &label);
+                }
+                mixed.check_invariants();
+            }
+            prop_assert_eq!(by_label.top(capacity), mixed.top(capacity));
+            prop_assert_eq!(by_label.total(), mixed.total());
         }
     }
 }

@@ -140,19 +140,23 @@ impl<C: Clock> Shared<C> {
             Plan::Done(outcome) => return outcome,
             Plan::Check(matched) => matched,
         };
-        let (decision, target) = self.check_local(matched.as_slice());
-        self.finish(decision, target, matched.ip, matched.device)
+        let matched_policies = matched.as_slice();
+        let (decision, binding) = self.check_local(matched_policies);
+        self.finish(
+            decision,
+            matched_policies[binding],
+            matched.ip,
+            matched.device,
+        )
     }
 
-    /// Checks `matched` on the in-memory store; the binding decision and its policy.
+    /// Checks `matched` on the in-memory store; the binding decision and where its policy is
+    /// in `matched`.
     #[inline]
-    fn check_local(&self, matched: &[(usize, Key)]) -> (Decision, &Target) {
+    fn check_local(&self, matched: &[(usize, Key)]) -> (Decision, usize) {
         match matched {
             // One policy, the common case: a plain check, no all-or-nothing bookkeeping.
-            [(index, key)] => {
-                let target = &self.targets[*index];
-                (self.store.check(*key, &target.quota), target)
-            }
+            [(index, key)] => (self.store.check(*key, &self.targets[*index].quota), 0),
             list => self.check_all(list),
         }
     }
@@ -238,7 +242,14 @@ impl<C: Clock> Shared<C> {
             if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
                 SecurityEvent::device_rotation_refused(ip, self.dry_run).emit();
                 if !self.dry_run {
-                    record(&self.monitor, "device-rotation", ip, &Scope::Ip, None);
+                    record(
+                        &self.monitor,
+                        "device-rotation",
+                        ip_key,
+                        ip,
+                        &Scope::Ip,
+                        None,
+                    );
                     return Plan::Done(Outcome::Refuse(
                         Problem::new(StatusCode::TOO_MANY_REQUESTS)
                             .type_uri(QUOTA_EXCEEDED)
@@ -260,16 +271,18 @@ impl<C: Clock> Shared<C> {
         })
     }
 
-    /// Builds the answer to `decision` of `target`, the binding policy: its headers on an
-    /// admission, its 429 (or the refusal hook's response) on a refusal. Shared by every store.
+    /// Builds the answer to `decision` of the binding policy (its index among the targets,
+    /// and the client's key under it): its headers on an admission, its 429 (or the refusal
+    /// hook's response) on a refusal. Shared by every store.
     #[inline(always)]
     fn finish(
         &self,
         decision: Decision,
-        target: &Target,
+        (index, key): (usize, Key),
         ip: IpAddr,
         device: Option<&[u8]>,
     ) -> Outcome {
+        let target = &self.targets[index];
         let rate = self.rate_headers(target, &decision);
         if decision.is_allowed() {
             return Outcome::Limited(rate);
@@ -286,7 +299,7 @@ impl<C: Clock> Shared<C> {
         if self.dry_run {
             return Outcome::Limited(rate);
         }
-        record(&self.monitor, &target.name, ip, &target.scope, device);
+        record(&self.monitor, &target.name, key, ip, &target.scope, device);
         let retry_after = wait.map(|w| {
             let secs = headers::retry_after_secs(w);
             self.retry_values.get(0, secs, || headers::seconds(secs))
@@ -343,7 +356,7 @@ impl<C: Clock> Shared<C> {
     }
 
     /// Checks several policies all-or-nothing; the binding decision and its policy.
-    fn check_all(&self, matched: &[(usize, Key)]) -> (Decision, &Target) {
+    fn check_all(&self, matched: &[(usize, Key)]) -> (Decision, usize) {
         let first = &self.targets[matched[0].0];
         let check = |&(index, key): &(usize, Key)| Check::new(key, &self.targets[index].quota);
         let verdict = if matched.len() <= INLINE_POLICIES {
@@ -356,7 +369,7 @@ impl<C: Clock> Shared<C> {
             self.store
                 .check_all(&matched.iter().map(check).collect::<Vec<_>>())
         };
-        (verdict.binding, &self.targets[matched[verdict.index].0])
+        (verdict.binding, verdict.index)
     }
 
     fn unresolved(&self, e: ClientIpError) -> Outcome {
@@ -387,23 +400,42 @@ fn exceeded<B>(
     response
 }
 
-/// The label the monitor shows for a refused client: the address, or a short hash of the
-/// device id (never the raw id), written on the stack.
+/// Counts a refusal of the client with `key` under `policy` in the monitor, which shows it
+/// as its address, or a short hash of its device id (never the raw id), written on the stack
+/// when the monitor first counts the client.
 fn record(
     monitor: &super::RateLimitMonitor,
     policy: &str,
+    key: Key,
     ip: IpAddr,
     scope: &Scope,
     device: Option<&[u8]>,
 ) {
-    match (scope, device) {
+    monitor.record_refusal_of(policy, key, || match (scope, device) {
         (Scope::Session(_) | Scope::Device(_), Some(id)) => {
             let mut label = *b"device:00000000";
             label[7..].copy_from_slice(Hex8::new(subject_hash(id)).as_str().as_bytes());
-            monitor.record_refusal_ascii(policy, &label);
+            Label::Device(label)
         }
-        (Scope::Global, _) => monitor.record_refusal_ascii(policy, b"global"),
-        _ => monitor.record_refusal_ascii(policy, IpText::new(ip).as_bytes()),
+        (Scope::Global, _) => Label::Global,
+        _ => Label::Ip(IpText::new(ip)),
+    });
+}
+
+/// What the monitor shows for a client.
+enum Label {
+    Device([u8; 15]),
+    Global,
+    Ip(IpText),
+}
+
+impl AsRef<[u8]> for Label {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Label::Device(label) => label,
+            Label::Global => b"global",
+            Label::Ip(text) => text.as_bytes(),
+        }
     }
 }
 
@@ -569,8 +601,8 @@ impl<C: Clock> Shared<C> {
         use crate::limiter::RedisCheck;
 
         let Some(redis) = &self.redis else {
-            let (decision, target) = self.check_local(matched);
-            return self.finish(decision, target, ip, device);
+            let (decision, binding) = self.check_local(matched);
+            return self.finish(decision, matched[binding], ip, device);
         };
         let checks: Vec<RedisCheck<'_>> = matched
             .iter()
@@ -581,8 +613,7 @@ impl<C: Clock> Shared<C> {
         match redis.store.check_all_tagged(Key::GLOBAL, &checks).await {
             Ok(verdict) => {
                 redis.answered();
-                let target = &self.targets[matched[verdict.index].0];
-                self.finish(verdict.binding, target, ip, device)
+                self.finish(verdict.binding, matched[verdict.index], ip, device)
             }
             Err(error) => {
                 if redis.degraded() {
@@ -606,8 +637,8 @@ impl<C: Clock> Shared<C> {
                     }
                     StoreFailurePolicy::FailOpen => Outcome::Pass,
                     StoreFailurePolicy::Local => {
-                        let (decision, target) = self.check_local(matched);
-                        self.finish(decision, target, ip, device)
+                        let (decision, binding) = self.check_local(matched);
+                        self.finish(decision, matched[binding], ip, device)
                     }
                 }
             }
@@ -731,6 +762,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{Scope, record};
+    use crate::limiter::Key;
     use crate::rate_limit::RateLimitMonitor;
 
     proptest! {
@@ -738,7 +770,7 @@ mod tests {
         fn an_ipv4_label_is_the_address_as_displayed(bits: u32) {
             let ip = IpAddr::V4(Ipv4Addr::from(bits));
             let monitor = RateLimitMonitor::new(4).unwrap();
-            record(&monitor, "ip", ip, &Scope::Ip, None);
+            record(&monitor, "ip", Key::from_ip(ip), ip, &Scope::Ip, None);
             prop_assert_eq!(&monitor.top(1)[0].key, &ip.to_string());
         }
     }
