@@ -66,24 +66,12 @@ pub mod sanitize;
 pub mod secure_headers;
 #[cfg(feature = "security-log")]
 pub mod security_log;
-#[cfg(all(
-    feature = "rate-limit",
-    feature = "secure-headers",
-    feature = "cors",
-    feature = "sanitize",
-    feature = "security-log"
-))]
+#[cfg(feature = "shield")]
 pub mod shield;
 
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
-#[cfg(all(
-    feature = "rate-limit",
-    feature = "secure-headers",
-    feature = "cors",
-    feature = "sanitize",
-    feature = "security-log"
-))]
+#[cfg(feature = "shield")]
 pub use shield::{Shield, ShieldLayer};
 
 /// The README's examples, compiled and run as doctests so they cannot go stale.

@@ -15,6 +15,7 @@
 //! same request through the bare inner service is the baseline, so what remains is the
 //! layer's own. Each service is warmed up first: a key's first request may grow the store's
 //! table, and a rendered header value is cached for the requests that follow.
+#![cfg(feature = "shield")]
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,5 +1,6 @@
 //! The whole stack from one `Config`: which layers the configuration turns on, the order a
 //! request meets them in, and every configuration problem reported at once.
+#![cfg(feature = "shield")]
 
 use std::net::SocketAddr;
 
