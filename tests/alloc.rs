@@ -10,6 +10,11 @@
 //!   the stack into the one allocation that becomes the header. A client below its quota
 //!   sees a value that repeats, rendered once and then shared.
 //!
+//! Growing a response's header map for the layers' fields is the response's allocation, not a
+//! layer's: the handler here leaves room for all of them. When a handler leaves none, the
+//! shield seeds the map with the security headers instead of growing it, for one allocation
+//! more (counted in the last test).
+//!
 //! A counting global allocator (this binary only) counts the allocations made on the current
 //! thread while one request goes through a service, polled by hand with a no-op waker. The
 //! same request through the bare inner service is the baseline, so what remains is the
@@ -238,4 +243,55 @@ fn the_whole_shield() {
         (REQUEST_ID..=REQUEST_ID + RATE_LIMIT_VALUE).contains(&own),
         "{own} allocations"
     );
+}
+
+/// A handler whose response map has no room to spare (what axum's handlers return: a map
+/// holding a content type). It must grow for the layers' fields whatever the shield does; the
+/// shield seeds it with the security headers, cloned with their hashes computed, rather than
+/// inserting them one by one (`shield/reserve.rs`). That costs one allocation more than
+/// growing the map once would (the clone's table and entries, then the entries' growth for
+/// the response's own fields, against one new table and entries), counted here against the
+/// same shield with seeding off (a security header set to override, which seeding cannot do).
+#[test]
+fn seeding_a_small_response_map_costs_one_allocation_more_than_growing_it() {
+    use tower_shield::secure_headers::Merge;
+    let small = || {
+        service_fn(|_req: Request<Body>| async {
+            let mut res = Response::new(String::new());
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            Ok::<_, Infallible>(res)
+        })
+    };
+    // The rate limit off: whether its `RateLimit` value allocates depends on its clock's tick
+    // (see `the_whole_shield`), which would blur the comparison.
+    let config = config(&[
+        ("CORS_ENABLED", "true"),
+        ("ALLOWED_ORIGINS", ORIGIN),
+        ("RATE_LIMIT_ENABLED", "false"),
+    ]);
+    let count = |seeded: bool| {
+        let shield = Shield::builder(&config)
+            .secure_headers(|b| {
+                if seeded {
+                    b
+                } else {
+                    b.merge("x-frame-options", Merge::Override)
+                }
+            })
+            .build()
+            .unwrap();
+        let mut svc = shield.layer(small());
+        for _ in 0..3 {
+            allocations(&mut svc, request(&[]));
+        }
+        (0..5)
+            .map(|_| allocations(&mut svc, request(&[])))
+            .min()
+            .unwrap_or(0)
+    };
+    let (seeded, grown) = (count(true), count(false));
+    assert_eq!(seeded, grown + 1, "seeded {seeded}, grown {grown}");
 }

@@ -204,3 +204,111 @@ fn redis_without_a_shared_secret_is_refused() {
         Shield::from_config(&config(&[("REDIS_URL", "redis://127.0.0.1:6379/0")])).unwrap_err();
     assert_eq!(err.problems()[0].setting(), "SECRET_KEY", "{err}");
 }
+
+/// A handler's response as the shield gets it: `fields` in order (a repeated name is a further
+/// value), optionally `SkipSecureHeaders`, and a header map either at its natural size or with
+/// room for everything the layers add.
+fn handler_response(
+    fields: &[(&'static str, &'static str)],
+    skip: Option<tower_shield::secure_headers::SkipSecureHeaders>,
+    roomy: bool,
+) -> Response<Body> {
+    let mut res = Response::new(Body::empty());
+    if roomy {
+        *res.headers_mut() = http::HeaderMap::with_capacity(64);
+    }
+    for (name, value) in fields {
+        res.headers_mut()
+            .append(*name, http::HeaderValue::from_static(value));
+    }
+    if let Some(skip) = skip {
+        res.extensions_mut().insert(skip);
+    }
+    res
+}
+
+/// Every field but the request id (random), by name, values in order.
+fn fields_by_name(headers: &http::HeaderMap) -> std::collections::BTreeMap<String, Vec<String>> {
+    headers
+        .keys()
+        .filter(|name| *name != "x-request-id")
+        .map(|name| {
+            let values = headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            (name.to_string(), values)
+        })
+        .collect()
+}
+
+/// The two ways the shield decorates a handler's response give the same fields: seeding a
+/// small map with the prepared security headers (then putting the response's own back over
+/// them), and inserting header by header into a map with room to spare.
+#[test]
+fn seeding_the_security_headers_changes_no_field() {
+    use proptest::prelude::*;
+    use tower::Layer;
+    use tower_shield::secure_headers::SkipSecureHeaders;
+
+    const NAMES: &[&str] = &[
+        "content-security-policy",
+        "x-frame-options",
+        "cross-origin-opener-policy",
+        "x-xss-protection",
+        "referrer-policy",
+        "x-permitted-cross-domain-policies",
+        "server",
+        "x-powered-by",
+        "vary",
+        "set-cookie",
+        "content-type",
+        "x-total-count",
+    ];
+    const VALUES: &[&str] = &["a", "b=1", "same-origin", "0", "SAMEORIGIN"];
+
+    let run = |fields: &[(&'static str, &'static str)], skip: u8, roomy: bool| {
+        let shield = Shield::from_config(&config(&[
+            ("CORS_ENABLED", "true"),
+            ("ALLOWED_ORIGINS", ORIGIN),
+        ]))
+        .unwrap();
+        let fields = fields.to_vec();
+        let handler = tower::service_fn(move |_req: Request<Body>| {
+            let skip = match skip {
+                0 => None,
+                1 => Some(SkipSecureHeaders::all()),
+                _ => Some(SkipSecureHeaders::only([http::header::X_FRAME_OPTIONS])),
+            };
+            let res = handler_response(&fields, skip, roomy);
+            async move { Ok::<_, std::convert::Infallible>(res) }
+        });
+        let svc = shield.layer(handler);
+        let res = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(svc.oneshot(request(Method::GET, "/", &[("origin", ORIGIN)], "")))
+            .unwrap();
+        fields_by_name(res.headers())
+    };
+
+    let field = (0..NAMES.len(), 0..VALUES.len()).prop_map(|(n, v)| (NAMES[n], VALUES[v]));
+    proptest!(|(fields in proptest::collection::vec(field, 0..8), skip in 0u8..3)| {
+        let seeded = run(&fields, skip, false);
+        let inserted = run(&fields, skip, true);
+        prop_assert_eq!(&seeded, &inserted);
+        // and the response's own fields won, in their order, banners aside
+        for (name, _) in &fields {
+            if *name == "server" || *name == "x-powered-by" {
+                prop_assert!(!seeded.contains_key(*name));
+                continue;
+            }
+            let own: Vec<&str> = fields.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect();
+            let got = &seeded[*name];
+            if *name != "vary" {
+                prop_assert_eq!(got, &own, "{}", name);
+            }
+        }
+    });
+}

@@ -17,6 +17,9 @@ use super::{Merge, SecureHeadersBuilder, SkipSecureHeaders};
 use crate::error::{ConfigError, ConfigErrors};
 
 const REPORTING_ENDPOINTS: HeaderName = HeaderName::from_static("reporting-endpoints");
+/// Header fields a seeded response has room for besides the static headers: its own and
+/// those of the layers inside the shield (rate limit, CORS, security log: eight at most).
+const SEED_ROOM: usize = 32;
 
 /// Adds security headers to every response of the wrapped service, and removes banners.
 ///
@@ -59,6 +62,16 @@ impl SecureHeadersLayer {
     /// How many header fields this layer may add to a response.
     pub(crate) fn response_headers(&self) -> usize {
         self.shared.reserve
+    }
+
+    /// Whether [`seed`](Self::seed) can give a response this layer's static headers.
+    pub(crate) fn seeds(&self) -> bool {
+        self.shared.seed.is_some()
+    }
+
+    /// Gives a handler's response this layer's static headers at once ([`Shared::seed`]).
+    pub(crate) fn seed(&self, headers: &mut HeaderMap, room: usize) -> bool {
+        self.shared.seed(headers, room)
     }
 
     /// The headers this layer sends on a response to a plain request (no HSTS, no nonce),
@@ -112,6 +125,9 @@ pub(crate) struct Shared {
     pub(crate) nonce: bool,
     /// How many headers a response may gain.
     pub(crate) reserve: usize,
+    /// The static headers as a map, when every one of them yields to a value the response
+    /// already has ([`Merge::KeepExisting`], the default): see [`seed`](Self::seed).
+    pub(crate) seed: Option<HeaderMap>,
 }
 
 impl Shared {
@@ -129,9 +145,11 @@ impl Shared {
         }
         let _ = headers.try_reserve(self.reserve);
         let skipped = |name: &HeaderName| skip.is_some_and(|s| s.skips(name));
-        for s in self.statics.iter() {
-            if !skipped(&s.name) {
-                put(headers, &s.name, s.value.clone(), s.merge);
+        if !self.seeded(headers) {
+            for s in self.statics.iter() {
+                if !skipped(&s.name) {
+                    put(headers, &s.name, s.value.clone(), s.merge);
+                }
             }
         }
         if let Some(nonce) = nonce {
@@ -153,6 +171,52 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Gives a handler's response every static header at once, with room for `room` more
+    /// fields; whether it did (only when every static header yields to the response's own).
+    ///
+    /// Each insertion into a `HeaderMap` hashes the name byte by byte and probes the table,
+    /// about 370 instructions a header. A clone of [`seed`](Self::seed) brings all the static
+    /// headers with their hashes already computed; the response's own fields (usually one or
+    /// two) are then put back over them, so that they win as [`Merge::KeepExisting`] says.
+    /// [`apply`](Self::apply) later sees the seeded values and does not add them again.
+    pub(crate) fn seed(&self, headers: &mut HeaderMap, room: usize) -> bool {
+        let Some(seed) = &self.seed else {
+            return false;
+        };
+        let own = std::mem::replace(headers, seed.clone());
+        let _ = headers.try_reserve(own.len() + room);
+        let mut last: Option<HeaderName> = None;
+        for (name, value) in own {
+            match name {
+                Some(name) => {
+                    let _ = headers.try_insert(name.clone(), value);
+                    last = Some(name);
+                }
+                // further values of the same name
+                None => {
+                    if let Some(name) = &last {
+                        let _ = headers.try_append(name.clone(), value);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether `headers` were [seeded](Self::seed): the first or the last static header is
+    /// there with this layer's own value (the very same bytes, which nothing else can send).
+    /// A response that replaced both with its own is decorated header by header, to the
+    /// same result.
+    fn seeded(&self, headers: &HeaderMap) -> bool {
+        let ours = |s: &Static| {
+            headers
+                .get(&s.name)
+                .is_some_and(|v| v.as_bytes().as_ptr() == s.value.as_bytes().as_ptr())
+        };
+        self.seed.is_some()
+            && (self.statics.first().is_some_and(ours) || self.statics.last().is_some_and(ours))
     }
 
     fn remove_banners(&self, headers: &mut HeaderMap) {
@@ -477,6 +541,16 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
     }
 
     let reserve = statics.len() + spliced.len() + usize::from(hsts.is_some());
+    let seed = (!statics.is_empty() && statics.iter().all(|s| s.merge == Merge::KeepExisting))
+        .then(|| {
+            // A clone keeps this table's size: room for the response's own fields and the
+            // other layers', so that only the entries grow once the response's are back.
+            let mut seed = HeaderMap::with_capacity(statics.len() + SEED_ROOM);
+            for s in &statics {
+                let _ = seed.try_append(s.name.clone(), s.value.clone());
+            }
+            seed
+        });
     let remove_set = (remove.len() > 8).then(|| remove.iter().cloned().collect());
     errors.finish(|| {
         let (hsts, hsts_always) = match hsts {
@@ -494,6 +568,7 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
                 remove_set,
                 nonce,
                 reserve,
+                seed,
             }),
         }
     })

@@ -61,7 +61,7 @@ impl<S> Layer<S> for ShieldLayer {
             + self.secure_headers.as_ref().map_or(0, SecureHeadersLayer::response_headers)
             + self.cors.as_ref().map_or(0, CorsLayer::response_headers)
             + self.rate_limit.as_ref().map_or(0, RateLimitLayer::response_headers);
-        let inner = ReserveHeaders::new(inner, added);
+        let inner = ReserveHeaders::new(inner, added, self.secure_headers.as_ref());
         let inner = match &self.sanitizer {
             Some(l) => Toggle::On(l.layer(inner)),
             None => Toggle::Off(PassThrough::new(inner)),
