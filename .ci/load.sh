@@ -14,7 +14,7 @@ min_ratio=${LOAD_MIN_RATIO:-0.85}
 # under flood) and drops the line per request, an access log and not a protection; `info`
 # adds it (BENCHMARKS.md has both).
 rust_log=${LOAD_RUST_LOG:-warn}
-rounds=${LOAD_ROUNDS:-3}
+rounds=${LOAD_ROUNDS:-5}
 round_secs=${LOAD_ROUND_SECS:-8}
 warmup_secs=${LOAD_WARMUP_SECS:-2}
 # 1 thread × 8 connections: of the settings measured on a 2-core machine (1×8, 2×16, 2×32)

@@ -46,14 +46,18 @@ where
     }
 }
 
-/// Whether this request gets `Strict-Transport-Security`.
+/// Whether this request gets `Strict-Transport-Security`: it came over HTTPS (or HSTS is
+/// always on) and is not addressed to this machine's loopback. The cheap test goes first: a
+/// plain-HTTP request needs no look at its `Host`.
 fn hsts_applies<B>(shared: &Shared, req: &Request<B>) -> bool {
-    if is_localhost(req) {
-        return false;
-    }
-    if shared.hsts_always || req.uri().scheme() == Some(&Scheme::HTTPS) {
-        return true;
-    }
+    let https = shared.hsts_always
+        || req.uri().scheme() == Some(&Scheme::HTTPS)
+        || via_trusted_https_proxy(shared, req);
+    https && !is_localhost(req)
+}
+
+/// Whether a trusted proxy says the client spoke HTTPS to it.
+fn via_trusted_https_proxy<B>(shared: &Shared, req: &Request<B>) -> bool {
     if shared.trusted_proxies.is_empty() {
         return false;
     }
