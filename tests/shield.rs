@@ -294,7 +294,7 @@ fn seeding_the_security_headers_changes_no_field() {
     };
 
     let field = (0..NAMES.len(), 0..VALUES.len()).prop_map(|(n, v)| (NAMES[n], VALUES[v]));
-    proptest!(|(fields in proptest::collection::vec(field, 0..8), skip in 0u8..3)| {
+    proptest!(|(fields in proptest::collection::vec(field, 0..40), skip in 0u8..3)| {
         let seeded = run(&fields, skip, false);
         let inserted = run(&fields, skip, true);
         prop_assert_eq!(&seeded, &inserted);

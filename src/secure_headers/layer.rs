@@ -182,7 +182,9 @@ impl Shared {
     /// two) are then put back over them, so that they win as [`Merge::KeepExisting`] says.
     /// [`apply`](Self::apply) later sees the seeded values and does not add them again.
     pub(crate) fn seed(&self, headers: &mut HeaderMap, room: usize) -> bool {
-        let Some(seed) = &self.seed else {
+        // A response with many fields of its own is left to `apply`: putting them all back
+        // would cost more than it saves (and a map can never fill up here, losing one).
+        let Some(seed) = self.seed.as_ref().filter(|_| headers.len() <= SEED_ROOM) else {
             return false;
         };
         let own = std::mem::replace(headers, seed.clone());
