@@ -312,3 +312,42 @@ fn seeding_the_security_headers_changes_no_field() {
         }
     });
 }
+
+/// A response that already carries some of the security headers, with the very values the
+/// layer hands out (`static_headers`), still gets the others: only the shield's own seeding,
+/// never a look-alike, spares the layer its work.
+#[tokio::test]
+async fn copies_of_the_security_headers_do_not_pass_for_a_seeded_response() {
+    use tower::Layer;
+    use tower_shield::secure_headers::SecureHeaders;
+
+    let defaults = SecureHeaders::builder().build().unwrap();
+    let copied: Vec<(http::HeaderName, http::HeaderValue)> = defaults
+        .static_headers()
+        .filter(|(name, _)| *name != http::header::X_FRAME_OPTIONS)
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    assert!(copied.len() >= 2);
+    let shield = Shield::from_config(&config(&[])).unwrap();
+    let handler = tower::service_fn(move |_req: Request<Body>| {
+        let mut res = Response::new(Body::empty());
+        // room to spare, so the shield does not seed it
+        *res.headers_mut() = http::HeaderMap::with_capacity(64);
+        for (name, value) in &copied {
+            res.headers_mut().insert(name.clone(), value.clone());
+        }
+        async move { Ok::<_, std::convert::Infallible>(res) }
+    });
+    let res = shield
+        .layer(handler)
+        .oneshot(request(Method::GET, "/", &[], ""))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[http::header::X_FRAME_OPTIONS], "DENY");
+    for (name, value) in defaults.static_headers() {
+        assert_eq!(
+            res.headers().get_all(name).iter().collect::<Vec<_>>(),
+            [value]
+        );
+    }
+}

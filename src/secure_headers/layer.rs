@@ -127,7 +127,18 @@ pub(crate) struct Shared {
     pub(crate) reserve: usize,
     /// The static headers as a map, when every one of them yields to a value the response
     /// already has ([`Merge::KeepExisting`], the default): see [`seed`](Self::seed).
-    pub(crate) seed: Option<HeaderMap>,
+    pub(crate) seed: Option<Seed>,
+}
+
+/// The static headers, ready to be cloned into a response.
+#[derive(Debug)]
+pub(crate) struct Seed {
+    headers: HeaderMap,
+    /// The last static header, whose value in `headers` is this seed's own copy of the text:
+    /// nothing but a clone of this seed carries those very bytes (the layer hands out the
+    /// shared copy, [`SecureHeadersLayer::static_headers`], and other layers theirs), so
+    /// finding them in a response proves it was seeded here.
+    marker: (HeaderName, HeaderValue),
 }
 
 impl Shared {
@@ -187,7 +198,7 @@ impl Shared {
         let Some(seed) = self.seed.as_ref().filter(|_| headers.len() <= SEED_ROOM) else {
             return false;
         };
-        let own = std::mem::replace(headers, seed.clone());
+        let own = std::mem::replace(headers, seed.headers.clone());
         let _ = headers.try_reserve(own.len() + room);
         let mut last: Option<HeaderName> = None;
         for (name, value) in own {
@@ -207,18 +218,16 @@ impl Shared {
         true
     }
 
-    /// Whether `headers` were [seeded](Self::seed): the first or the last static header is
-    /// there with this layer's own value (the very same bytes, which nothing else can send).
-    /// A response that replaced both with its own is decorated header by header, to the
-    /// same result.
+    /// Whether `headers` were [seeded](Self::seed) by this layer: the seed's marker is there
+    /// with the seed's own bytes. A response that replaced the marker's header with its own
+    /// value is decorated header by header, to the same result.
     fn seeded(&self, headers: &HeaderMap) -> bool {
-        let ours = |s: &Static| {
+        self.seed.as_ref().is_some_and(|seed| {
+            let (name, value) = &seed.marker;
             headers
-                .get(&s.name)
-                .is_some_and(|v| v.as_bytes().as_ptr() == s.value.as_bytes().as_ptr())
-        };
-        self.seed.is_some()
-            && (self.statics.first().is_some_and(ours) || self.statics.last().is_some_and(ours))
+                .get(name)
+                .is_some_and(|v| v.as_bytes().as_ptr() == value.as_bytes().as_ptr())
+        })
     }
 
     fn remove_banners(&self, headers: &mut HeaderMap) {
@@ -543,15 +552,26 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
     }
 
     let reserve = statics.len() + spliced.len() + usize::from(hsts.is_some());
-    let seed = (!statics.is_empty() && statics.iter().all(|s| s.merge == Merge::KeepExisting))
-        .then(|| {
+    let seed = statics
+        .split_last()
+        .filter(|_| statics.iter().all(|s| s.merge == Merge::KeepExisting))
+        .and_then(|(last, others)| {
             // A clone keeps this table's size: room for the response's own fields and the
             // other layers', so that only the entries grow once the response's are back.
-            let mut seed = HeaderMap::with_capacity(statics.len() + SEED_ROOM);
-            for s in &statics {
-                let _ = seed.try_append(s.name.clone(), s.value.clone());
+            let mut headers = HeaderMap::with_capacity(statics.len() + SEED_ROOM);
+            for s in others {
+                let _ = headers.try_append(s.name.clone(), s.value.clone());
             }
-            seed
+            // The marker's bytes are the seed's alone (not interned); cloned once here so
+            // that the clones made per response only count references.
+            let own = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(last.value.as_bytes()))
+                .ok()?;
+            drop(own.clone());
+            let _ = headers.try_append(last.name.clone(), own.clone());
+            Some(Seed {
+                headers,
+                marker: (last.name.clone(), own),
+            })
         });
     let remove_set = (remove.len() > 8).then(|| remove.iter().cloned().collect());
     errors.finish(|| {
