@@ -95,11 +95,11 @@ where
             room,
             secure_headers,
         } = this.prepare;
-        let (parts, headers) = (response.extensions(), response.headers());
+        let (extensions, headers) = (response.extensions(), response.headers());
         // Seeding replaces the map: worth it only when the map would grow anyway.
         let seed = secure_headers.as_ref().filter(|_| {
             headers.capacity().saturating_sub(headers.keys_len()) < *room
-                && parts.get::<SkipSecureHeaders>().is_none()
+                && extensions.get::<SkipSecureHeaders>().is_none()
         });
         let headers = response.headers_mut();
         let seeded = seed.is_some_and(|s| s.seed(headers, *room));
