@@ -42,6 +42,11 @@
 //! SecurityLog ─▶ SecureHeaders ─▶ Cors ─▶ RateLimit ─▶ InputSanitizer ─▶ your service
 //! ```
 //!
+//! Around your service sits one more step, [`ReserveHeaders`]: it makes room in your
+//! response's header map for every field the layers add, once, and when the map would have
+//! to grow for that anyway, it brings the security headers in one clone (their names hashed
+//! when the layer was built) with your response's own fields put back over them.
+//!
 //! - the security log outermost, so that every answer below it, refusals included, is in
 //!   the request's span and its auth outcome is logged;
 //! - security headers on every response, the other layers' 4xx included;
