@@ -314,6 +314,11 @@ async fn fail_closed_answers_503_while_redis_is_down_or_silent() {
     }
 }
 
+/// The status of one attempt with `key` from `peer`, answered within the timeout bound.
+async fn timed_status(app: &App, peer: &str, key: &str) -> StatusCode {
+    timed(app, bearer(peer, key)).await.status()
+}
+
 #[tokio::test]
 async fn fail_open_verifies_keys_but_counts_no_failure_while_redis_is_down() {
     let good = key();
@@ -351,23 +356,17 @@ async fn local_counts_in_memory_while_redis_is_down() {
     let app = wrap(layer.clone());
     let peer = "192.0.2.60:1";
     assert_eq!(
-        timed(&app, bearer(peer, key().expose_secret()))
-            .await
-            .status(),
+        timed_status(&app, peer, key().expose_secret()).await,
         StatusCode::UNAUTHORIZED
     );
     // a success forgets the local failures too
     assert_eq!(
-        timed(&app, bearer(peer, good.expose_secret()))
-            .await
-            .status(),
+        timed_status(&app, peer, good.expose_secret()).await,
         StatusCode::OK
     );
     for _ in 0..2 {
         assert_eq!(
-            timed(&app, bearer(peer, key().expose_secret()))
-                .await
-                .status(),
+            timed_status(&app, peer, key().expose_secret()).await,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -376,9 +375,7 @@ async fn local_counts_in_memory_while_redis_is_down() {
     assert_eq!(locked.headers()[header::RETRY_AFTER], "60");
     // another client has its own count
     assert_eq!(
-        timed(&app, bearer("192.0.2.61:1", good.expose_secret()))
-            .await
-            .status(),
+        timed_status(&app, "192.0.2.61:1", good.expose_secret()).await,
         StatusCode::OK
     );
     let local = layer.lockout().unwrap();
