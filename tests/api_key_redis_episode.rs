@@ -15,50 +15,36 @@ use http::{Request, Response, StatusCode, header};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_shield::api_key::{ApiKey, KeyPrefix, MemoryKeyStore, RequireApiKey};
 use tower_shield::config::StoreFailurePolicy;
-use tower_shield::limiter::RedisStore;
 
 #[test]
 fn a_degraded_episode_is_logged_once() {
-    let ((), events) = common::capture(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+    let ((), events) = common::capture_async(async {
+        let good = ApiKey::generate(&KeyPrefix::default()).unwrap();
+        let store = common::dead_redis(Duration::from_millis(300));
+        let layer = RequireApiKey::builder(MemoryKeyStore::from_digests([good.sha256()]))
+            .lockout(3, Duration::from_secs(60))
+            .redis(store, StoreFailurePolicy::Local)
             .build()
             .unwrap();
-        runtime.block_on(async {
-            let good = ApiKey::generate(&KeyPrefix::default()).unwrap();
-            // nothing listens on port 1: every call fails
-            let store = RedisStore::builder("redis://127.0.0.1:1/")
-                .timeout(Duration::from_millis(300))
-                .build()
+        let app = ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(service_fn(|_req: Request<String>| async {
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }));
+        for secret in ["ech_wrong", good.expose_secret(), "ech_wrong"] {
+            let mut req = Request::get("/x")
+                .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+                .body(String::new())
                 .unwrap();
-            let layer = RequireApiKey::builder(MemoryKeyStore::from_digests([good.sha256()]))
-                .lockout(3, Duration::from_secs(60))
-                .redis(store, StoreFailurePolicy::Local)
-                .build()
-                .unwrap();
-            let app = ServiceBuilder::new()
-                .layer(layer.clone())
-                .service(service_fn(|_req: Request<String>| async {
-                    Ok::<_, Infallible>(Response::new(String::new()))
-                }));
-            for secret in ["ech_wrong", good.expose_secret(), "ech_wrong"] {
-                let mut req = Request::get("/x")
-                    .header(header::AUTHORIZATION, format!("Bearer {secret}"))
-                    .body(String::new())
-                    .unwrap();
-                req.extensions_mut()
-                    .insert("192.0.2.31:1".parse::<SocketAddr>().unwrap());
-                let res = app.clone().oneshot(req).await.unwrap();
-                assert_ne!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-            }
-            // two steps per failure (the lock check, the count), one per success
-            assert_eq!(layer.degraded_decisions(), 5);
-        })
+            req.extensions_mut()
+                .insert("192.0.2.31:1".parse::<SocketAddr>().unwrap());
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_ne!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        // two steps per failure (the lock check, the count), one per success
+        assert_eq!(layer.degraded_decisions(), 5);
     });
-    let degraded: Vec<_> = events
-        .iter()
-        .filter(|e| e.field("event") == Some("rate_limit_store_degraded"))
-        .collect();
+    let degraded = common::named(&events, "rate_limit_store_degraded");
     assert_eq!(degraded.len(), 1, "{events:#?}");
     assert_eq!(degraded[0].field("on_failure"), Some("local"));
     assert!(
@@ -67,9 +53,9 @@ fn a_degraded_episode_is_logged_once() {
             .is_some_and(|r| r.starts_with("API-key lockout: ")),
         "{degraded:#?}"
     );
-    let attempts = events
-        .iter()
-        .filter(|e| e.field("event") == Some("auth_attempt"))
-        .count();
-    assert_eq!(attempts, 3, "{events:#?}");
+    assert_eq!(
+        common::named(&events, "auth_attempt").len(),
+        3,
+        "{events:#?}"
+    );
 }

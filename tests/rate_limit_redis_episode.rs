@@ -13,49 +13,36 @@ use std::time::Duration;
 use http::{Request, Response};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_shield::config::StoreFailurePolicy;
-use tower_shield::limiter::{Quota, RedisStore};
+use tower_shield::limiter::Quota;
 use tower_shield::rate_limit::{Policy, RateLimit, Scope};
 
 #[test]
 fn a_degraded_episode_is_logged_once() {
-    let ((), events) = common::capture(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+    let ((), events) = common::capture_async(async {
+        let store = common::dead_redis(Duration::from_millis(500));
+        let layer = RateLimit::builder()
+            .policy(Policy::new(
+                "ip",
+                Quota::per_minute(2).unwrap(),
+                Scope::ip(),
+            ))
+            .redis(store, StoreFailurePolicy::FailOpen)
             .build()
             .unwrap();
-        runtime.block_on(async {
-            // nothing listens on port 1: every call fails
-            let store = RedisStore::builder("redis://127.0.0.1:1/")
-                .timeout(Duration::from_millis(500))
-                .build()
-                .unwrap();
-            let layer = RateLimit::builder()
-                .policy(Policy::new(
-                    "ip",
-                    Quota::per_minute(2).unwrap(),
-                    Scope::ip(),
-                ))
-                .redis(store, StoreFailurePolicy::FailOpen)
-                .build()
-                .unwrap();
-            let app = ServiceBuilder::new()
-                .layer(layer.clone())
-                .service(service_fn(|_req: Request<String>| async {
-                    Ok::<_, Infallible>(Response::new("ok".to_string()))
-                }));
-            for _ in 0..5 {
-                let mut req = Request::get("/x").body(String::new()).unwrap();
-                req.extensions_mut()
-                    .insert("192.0.2.31:1".parse::<SocketAddr>().unwrap());
-                let res = app.clone().oneshot(req).await.unwrap();
-                assert_eq!(res.status(), 200);
-            }
-            assert_eq!(layer.degraded_decisions(), 5);
-        })
+        let app = ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(service_fn(|_req: Request<String>| async {
+                Ok::<_, Infallible>(Response::new("ok".to_string()))
+            }));
+        for _ in 0..5 {
+            let mut req = Request::get("/x").body(String::new()).unwrap();
+            req.extensions_mut()
+                .insert("192.0.2.31:1".parse::<SocketAddr>().unwrap());
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        assert_eq!(layer.degraded_decisions(), 5);
     });
-    let degraded: Vec<_> = events
-        .iter()
-        .filter(|e| e.field("event") == Some("rate_limit_store_degraded"))
-        .collect();
+    let degraded = common::named(&events, "rate_limit_store_degraded");
     assert_eq!(degraded.len(), 1, "{events:#?}");
 }

@@ -88,6 +88,34 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
     (out, subscriber.events())
 }
 
+/// [`capture`] of a future, run to its end on a current-thread runtime.
+pub fn capture_async<F: std::future::Future>(f: F) -> (F::Output, Vec<Captured>) {
+    capture(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+}
+
+/// The captured events whose `event` field is `name`.
+pub fn named<'e>(events: &'e [Captured], name: &str) -> Vec<&'e Captured> {
+    events
+        .iter()
+        .filter(|e| e.field("event") == Some(name))
+        .collect()
+}
+
+/// A Redis store of which every call fails within `timeout`: nothing listens on port 1.
+#[cfg(feature = "redis")]
+pub fn dead_redis(timeout: std::time::Duration) -> tower_shield::limiter::RedisStore {
+    tower_shield::limiter::RedisStore::builder("redis://127.0.0.1:1/")
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
 /// A Redis key prefix no other test (nor an earlier run) uses: `test` plus the process, the
 /// time and a counter.
 pub fn unique_prefix(test: &str) -> String {
