@@ -25,7 +25,7 @@ use tower_shield::problem::ShieldBody;
 mod common;
 use common::unique_prefix as prefix;
 
-const URL: &str = "redis://127.0.0.1:6379/";
+const URL: &str = common::REDIS_URL;
 /// Nothing listens on port 1: every connection is refused at once.
 const DEAD: &str = "redis://127.0.0.1:1/";
 /// The timeout of a store whose Redis is down: short, since every attempt waits for it.
@@ -110,14 +110,6 @@ async fn problem_status(res: Res) -> u64 {
     json["status"].as_u64().unwrap()
 }
 
-async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis-server must run on 127.0.0.1:6379 for these tests")
-}
-
 #[tokio::test]
 async fn a_client_locked_out_through_one_instance_is_locked_out_on_the_other() {
     let good = key();
@@ -175,7 +167,7 @@ async fn a_client_locked_out_through_one_instance_is_locked_out_on_the_other() {
         lock,
         format!("{prefix}v1:{{00000000000000000000ffffc000020a}}:6170692d6b65793a6c6f636b2d6f7574")
     );
-    let mut conn = raw_connection().await;
+    let mut conn = common::raw_connection().await;
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&lock)
         .query_async(&mut conn)

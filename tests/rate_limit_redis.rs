@@ -18,7 +18,7 @@ use tower_shield::rate_limit::{Policy, RateLimit, RateLimitBuilder, RateLimitLay
 mod common;
 use common::unique_prefix as prefix;
 
-const URL: &str = "redis://127.0.0.1:6379/";
+const URL: &str = common::REDIS_URL;
 const DEAD: &str = "redis://127.0.0.1:1/";
 /// What every instance would read from `SECRET_KEY`.
 const SECRET: &[u8] = b"the secret every instance of these tests shares";

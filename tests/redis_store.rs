@@ -19,7 +19,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 mod common;
 use common::unique_prefix as prefix;
 
-const URL: &str = "redis://127.0.0.1:6379/";
+const URL: &str = common::REDIS_URL;
 
 fn store(test: &str) -> RedisStore {
     RedisStore::builder(URL)
@@ -27,14 +27,6 @@ fn store(test: &str) -> RedisStore {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap()
-}
-
-async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis-server must run on 127.0.0.1:6379 for these tests")
 }
 
 fn ms(n: u64) -> Duration {
@@ -200,7 +192,7 @@ async fn peek_and_weighted_checks() {
 #[tokio::test]
 async fn keys_expire_when_the_bucket_is_full_again() {
     let store = store("ttl");
-    let mut conn = raw_connection().await;
+    let mut conn = common::raw_connection().await;
     let quota = Quota::per(10, Duration::from_secs(10)).unwrap();
     let key = Key::hashed(b"ttl");
     let d = store.check_n(key, &quota, 3).await.unwrap();
@@ -228,7 +220,7 @@ async fn keys_expire_when_the_bucket_is_full_again() {
 #[tokio::test]
 async fn a_flushed_script_cache_is_recovered() {
     let store = store("noscript");
-    let mut conn = raw_connection().await;
+    let mut conn = common::raw_connection().await;
     let quota = Quota::per_minute(5).unwrap();
     let key = Key::hashed(b"noscript");
     assert_eq!(store.check(key, &quota).await.unwrap().remaining(), 4);

@@ -107,6 +107,19 @@ pub fn named<'e>(events: &'e [Captured], name: &str) -> Vec<&'e Captured> {
         .collect()
 }
 
+/// The Redis server the tests use (`.ci/run` starts it when nothing answers there).
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379/";
+
+/// A plain connection to [`REDIS_URL`], to look at or change keys behind a store's back.
+#[cfg(feature = "redis")]
+pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis-server must run on 127.0.0.1:6379 for these tests")
+}
+
 /// A Redis store of which every call fails within `timeout`: nothing listens on port 1.
 #[cfg(feature = "redis")]
 pub fn dead_redis(timeout: std::time::Duration) -> tower_shield::limiter::RedisStore {
