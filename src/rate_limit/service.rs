@@ -16,7 +16,7 @@ use crate::client_ip::ClientIpError;
 use crate::identifier::{single_identifier, valid_identifier};
 use crate::limiter::{Check, Clock, Decision, Key};
 use crate::problem::{Problem, ShieldBody};
-use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, subject_hash};
+use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, listened, subject_hash};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
     "https://iana.org/assignments/http-problem-types#quota-exceeded";
@@ -288,14 +288,17 @@ impl<C: Clock> Shared<C> {
             return Outcome::Limited(rate);
         }
         let wait = decision.retry_after();
-        SecurityEvent::rate_limit_exceeded(
-            target.name.as_str(),
-            target.scope.kind(),
-            Some(ip),
-            device.map(subject_hash),
-            self.dry_run,
-        )
-        .emit();
+        // Built only for a listener: a flood of refusals should not pay for an unread event.
+        if listened() {
+            SecurityEvent::rate_limit_exceeded(
+                target.name.as_str(),
+                target.scope.kind(),
+                Some(ip),
+                device.map(subject_hash),
+                self.dry_run,
+            )
+            .emit();
+        }
         if self.dry_run {
             return Outcome::Limited(rate);
         }

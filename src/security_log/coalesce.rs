@@ -471,15 +471,15 @@ impl Coalescer {
     }
 
     /// Logs `event` unless it is over its budget; logs the summaries that fell due first.
+    #[inline]
     pub(crate) fn emit(&self, event: &SecurityEvent<'_>) {
-        // Nobody listens (no subscriber, or this target filtered out): a refusal under attack
-        // should not pay for hashing and a lock to count what nobody will read.
-        if !(tracing::enabled!(target: super::TARGET, tracing::Level::ERROR)
-            || tracing::enabled!(target: super::TARGET, tracing::Level::WARN)
-            || tracing::enabled!(target: super::TARGET, tracing::Level::INFO))
-        {
-            return;
+        if listened() {
+            self.log(event);
         }
+    }
+
+    /// [`emit`](Self::emit) once [`listened`] said someone records the event.
+    pub(crate) fn log(&self, event: &SecurityEvent<'_>) {
         let fingerprint = self.hasher.hash_one(event);
         let now = self.clock.now();
         let mut due = Vec::new();
@@ -503,6 +503,16 @@ impl Coalescer {
         // A panic while holding the lock leaves counts, never a broken invariant: go on.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether a subscriber records security events at all. When none does (no subscriber, or
+/// this target filtered out), a refusal under attack should not pay for building, hashing and
+/// counting what nobody will read: inlined, this check lets the compiler skip all of it.
+#[inline]
+pub(crate) fn listened() -> bool {
+    tracing::enabled!(target: super::TARGET, tracing::Level::ERROR)
+        || tracing::enabled!(target: super::TARGET, tracing::Level::WARN)
+        || tracing::enabled!(target: super::TARGET, tracing::Level::INFO)
 }
 
 // The fingerprint must hash the event's content, so `SecurityEvent` implements `Hash`.

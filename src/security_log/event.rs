@@ -518,8 +518,11 @@ impl<'a> SecurityEvent<'a> {
 
     /// Logs the event through `tracing`, unless it is one of a flood of identical events
     /// (see [`Coalescer::global`]).
+    #[inline]
     pub fn emit(&self) {
-        Coalescer::global().emit(self);
+        if super::coalesce::listened() {
+            Coalescer::global().log(self);
+        }
     }
 
     /// [`emit`](Self::emit) through your own [`Coalescer`].

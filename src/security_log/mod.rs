@@ -145,6 +145,7 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 
 pub use coalesce::Coalescer;
+pub(crate) use coalesce::listened;
 pub(crate) use event::{Hex8, IpText};
 pub use event::{Malicious, SecurityEvent, TARGET};
 pub use future::ResponseFuture;
