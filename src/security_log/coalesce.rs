@@ -8,7 +8,9 @@
 //! `per_window` identical events of each window through and counts the rest in a table of
 //! fixed capacity; when the window of an event is over, one summary event, the same event
 //! with a `suppressed` field, reports how many were dropped. The summary goes out with the
-//! next event emitted after the window (any event), or on [`Coalescer::flush`].
+//! next event emitted after the window (any event), on [`Coalescer::flush_expired`], which a
+//! flusher thread calls regularly ([`Coalescer::spawn_flusher`],
+//! [`Coalescer::spawn_global_flusher`]), or on [`Coalescer::flush`] (at shutdown).
 //!
 //! "Identical" means every field equal, the client address included. The table holds at
 //! most `capacity` distinct events; when it is full the oldest entry is evicted, and its
@@ -24,7 +26,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::{Mutex, OnceLock};
+use std::io;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread;
 use std::time::Duration;
 
 use super::SecurityEvent;
@@ -470,6 +474,37 @@ impl Coalescer {
         }
     }
 
+    /// Starts a thread that calls [`flush_expired`](Self::flush_expired) every `every`, so a
+    /// flood that stops is still summarised within `every` of its window's end instead of
+    /// waiting for the next event. The thread ends once the coalescer is dropped. For the
+    /// [`global`](Self::global) coalescer, use [`spawn_global_flusher`](Self::spawn_global_flusher).
+    ///
+    /// # Errors
+    ///
+    /// The operating system's, when it cannot start a thread.
+    pub fn spawn_flusher(self: &Arc<Self>, every: Duration) -> io::Result<thread::JoinHandle<()>> {
+        let coalescer: Weak<Self> = Arc::downgrade(self);
+        spawn_flush_loop(every, move || coalescer.upgrade())
+    }
+
+    /// [`spawn_flusher`](Self::spawn_flusher) for the [`global`](Self::global) coalescer, for
+    /// the life of the process. Only the first call starts a thread; later calls do nothing
+    /// (whatever their `every`). [`SecurityLog::from_config`](super::SecurityLog::from_config)
+    /// calls it, with one second.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's, when it cannot start a thread; a later call tries again.
+    pub fn spawn_global_flusher(every: Duration) -> io::Result<()> {
+        static STARTED: Mutex<bool> = Mutex::new(false);
+        let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+        if !*started {
+            spawn_flush_loop(every, || Some(Coalescer::global()))?;
+            *started = true;
+        }
+        Ok(())
+    }
+
     /// Logs `event` unless it is over its budget; logs the summaries that fell due first.
     #[inline]
     pub(crate) fn emit(&self, event: &SecurityEvent<'_>) {
@@ -503,6 +538,25 @@ impl Coalescer {
         // A panic while holding the lock leaves counts, never a broken invariant: go on.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A thread named `tower-shield-log-flusher` that flushes the expired summaries of what
+/// `coalescer` gives every `every`, until it gives nothing.
+fn spawn_flush_loop<R: std::ops::Deref<Target = Coalescer>>(
+    every: Duration,
+    coalescer: impl Fn() -> Option<R> + Send + 'static,
+) -> io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("tower-shield-log-flusher".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(every);
+                match coalescer() {
+                    Some(c) => c.flush_expired(),
+                    None => return,
+                }
+            }
+        })
 }
 
 /// Whether a subscriber records security events at all. When none does (no subscriber, or
