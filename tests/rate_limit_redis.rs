@@ -238,3 +238,56 @@ async fn headers_and_429_body_are_those_of_the_memory_path() {
         assert_eq!(body(r).await, body(m).await, "request {i}");
     }
 }
+
+/// The hash tags (the 32 hex digits between braces) of the keys Redis holds under `prefix`.
+async fn tags_under(prefix: &str) -> Vec<String> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut common::raw_connection().await)
+        .await
+        .unwrap();
+    keys.iter()
+        .map(|k| k[k.find('{').unwrap() + 1..k.find('}').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_client_of_a_single_identity_layer_has_a_hash_tag_of_its_own() {
+    shared_secret();
+    let fixed = format!("{:032x}", Key::GLOBAL.to_u128());
+    let per_minute = |n| Quota::per(n, Duration::from_secs(60)).unwrap();
+
+    // Two address policies: a client's two keys share its tag, and clients differ.
+    let by_address = prefix("tags-address");
+    let layer = RateLimit::builder()
+        .policy(Policy::new("ip", per_minute(10), Scope::ip()))
+        .policy(Policy::new("auth", per_minute(5), Scope::ip()).on(Method::POST, "/auth"))
+        .redis(store(URL, &by_address), StoreFailurePolicy::FailClosed)
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    for peer in ["192.0.2.1:1", "192.0.2.2:1"] {
+        let res = send(&mut app, req(Method::POST, "/auth", peer, None)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let mut tags = tags_under(&by_address).await;
+    assert_eq!(tags.len(), 4, "two policies, two clients: {tags:?}");
+    tags.sort();
+    tags.dedup();
+    assert_eq!(tags.len(), 2, "one tag per client: {tags:?}");
+    assert!(!tags.contains(&fixed));
+
+    // An address limit and a device limit on one request: every key under the fixed tag.
+    let mixed = prefix("tags-mixed");
+    let mut app = wrap(redis_layer(
+        store(URL, &mixed),
+        StoreFailurePolicy::FailClosed,
+    ));
+    for (peer, device) in [("192.0.2.1:1", "tag-d-1"), ("192.0.2.2:1", "tag-d-2")] {
+        let res = send(&mut app, req(Method::POST, "/generate", peer, Some(device))).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let tags = tags_under(&mixed).await;
+    assert_eq!(tags.len(), 4, "two policies, two clients: {tags:?}");
+    assert!(tags.iter().all(|t| *t == fixed), "{tags:?}");
+}

@@ -128,6 +128,14 @@ impl Key {
             lo: self.lo ^ namespace.mask.lo,
         }
     }
+
+    /// The key that [`in_namespace`](Self::in_namespace) made this one from.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn out_of_namespace(self, namespace: &Namespace) -> Key {
+        // The mask is applied by XOR, its own inverse.
+        self.in_namespace(namespace)
+    }
 }
 
 /// A namespace of keys (one per policy), so several policies can share one store.

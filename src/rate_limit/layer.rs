@@ -150,6 +150,10 @@ pub(crate) struct Shared<C: Clock> {
     /// The shared store, when the limits live in Redis; `store` is then the local one.
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<crate::limiter::RedisBackend>,
+    /// Whether every policy keys a request by the same client identity, which is then the
+    /// request's Redis Cluster hash tag (see `decide_shared`).
+    #[cfg(feature = "redis")]
+    pub(crate) tag_by_client: bool,
 }
 
 impl<C: Clock> std::fmt::Debug for Shared<C> {

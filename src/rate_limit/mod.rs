@@ -160,7 +160,9 @@ impl RateLimit {
             None => builder,
         };
         #[cfg(not(feature = "redis"))]
-        let () = redis;
+        if let Some(never) = redis {
+            match never {}
+        }
         Ok(Some(builder))
     }
 }
@@ -186,13 +188,13 @@ fn shared_store(config: &crate::Config) -> Result<Option<crate::limiter::RedisSt
 }
 
 #[cfg(not(feature = "redis"))]
-fn shared_store(config: &crate::Config) -> Result<(), ConfigError> {
+fn shared_store(config: &crate::Config) -> Result<Option<std::convert::Infallible>, ConfigError> {
     match config.redis_url() {
         Some(_) => Err(ConfigError::new(
             "REDIS_URL",
             "REDIS_URL is set but this build has no Redis support: build with `--features redis`",
         )),
-        None => Ok(()),
+        None => Ok(None),
     }
 }
 
@@ -262,6 +264,13 @@ impl<C: Clock> RateLimitBuilder<C> {
     /// policy names are hashed under a per-process secret: call
     /// [`Key::use_secret`](crate::limiter::Key::use_secret) with one secret shared by every
     /// instance, before building the layer, or those limits are not shared.
+    ///
+    /// On a Redis Cluster, one request's keys must share a slot. When every policy keys
+    /// requests by the same client identity (all [`Scope::ip`], or all [`Scope::device`] or
+    /// all [`Scope::session`] of one header), each client's keys share that identity as their
+    /// hash tag, and clients spread over the slots. A layer that mixes identities (say an
+    /// address limit and a device limit) or has a global limit keeps all its keys under one
+    /// tag, so in one slot: build a layer per identity to spread them.
     ///
     /// The service then needs the inner service to be `Clone + Send + 'static` (it is called
     /// after Redis answers), as with feature `redis` it always does.
@@ -443,6 +452,10 @@ impl<C: Clock> RateLimitBuilder<C> {
         match (store, monitor, grouping) {
             (Some(store), Some(monitor), Some(grouping)) => Ok(RateLimitLayer {
                 shared: Arc::new(Shared {
+                    #[cfg(feature = "redis")]
+                    tag_by_client: targets.first().is_some_and(|first| {
+                        targets.iter().all(|t| first.scope.keys_like(&t.scope))
+                    }),
                     store,
                     client_ip: self.client_ip,
                     grouping,

@@ -110,6 +110,18 @@ impl Scope {
             Scope::Custom(_) => "custom",
         }
     }
+
+    /// Whether `self` and `other` key every request by the same client identity (same kind,
+    /// same header), so that a client's keys under both can share that identity as their
+    /// Redis Cluster hash tag.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn keys_like(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::Ip, Scope::Ip) => true,
+            (Scope::Session(a), Scope::Session(b)) | (Scope::Device(a), Scope::Device(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for Scope {

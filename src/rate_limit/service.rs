@@ -611,9 +611,18 @@ impl<C: Clock> Shared<C> {
             .iter()
             .map(|&(index, key)| RedisCheck::new(key, &self.targets[index].quota))
             .collect();
-        // One fixed hash tag for every key: a key must always be checked under the same tag,
-        // and a device or global key is shared by requests of different clients and routes.
-        match redis.store.check_all_tagged(Key::GLOBAL, &checks).await {
+        // A key's state lives under the hash tag it is checked with, so a key must always get
+        // the same tag. When every policy keys requests by one client identity, that identity
+        // is the tag and clients spread over a Cluster's slots. Otherwise (an address and a
+        // device limit on one request, a global limit) keys of different clients meet in one
+        // request, and one fixed tag keeps every request's keys in one slot, as a script needs.
+        let tag = match matched.first() {
+            Some(&(index, key)) if self.tag_by_client => {
+                key.out_of_namespace(&self.targets[index].namespace)
+            }
+            _ => Key::GLOBAL,
+        };
+        match redis.store.check_all_tagged(tag, &checks).await {
             Ok(verdict) => {
                 redis.answered();
                 self.finish(verdict.binding, matched[verdict.index], ip, device)
