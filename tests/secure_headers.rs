@@ -506,6 +506,49 @@ async fn handler_value_wins_by_default() {
     assert_eq!(res.headers()[CONTENT_SECURITY_POLICY], "default-src 'self'");
 }
 
+#[test]
+fn append_is_refused_for_a_field_that_takes_one_value() {
+    for (name, builder) in [
+        (
+            "x-frame-options",
+            SecureHeaders::builder().merge("X-Frame-Options", Merge::Append),
+        ),
+        (
+            "cross-origin-opener-policy",
+            SecureHeaders::builder().merge("cross-origin-opener-policy", Merge::Append),
+        ),
+        (
+            "strict-transport-security",
+            SecureHeaders::builder().merge("strict-transport-security", Merge::Append),
+        ),
+    ] {
+        let err = builder.build().unwrap_err();
+        let problem = &err.problems()[0];
+        assert_eq!(problem.setting(), "secure_headers.merge");
+        assert!(problem.message().contains(name), "{}", problem.message());
+        assert!(problem.message().contains("takes one value"));
+    }
+    // As the default, every such field of the set is named at once.
+    let err = SecureHeaders::builder()
+        .default_merge(Merge::Append)
+        .build()
+        .unwrap_err();
+    let all = err.to_string();
+    for name in [
+        "x-frame-options",
+        "x-content-type-options",
+        "strict-transport-security",
+    ] {
+        assert!(all.contains(name), "{all}");
+    }
+    // Fields that are lists may be appended to.
+    SecureHeaders::builder()
+        .merge("content-security-policy", Merge::Append)
+        .merge("referrer-policy", Merge::Append)
+        .build()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn override_and_append_merges() {
     let handler = vec![

@@ -312,6 +312,22 @@ fn valid_endpoint_name(name: &str) -> bool {
             .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*'))
 }
 
+/// Fields this layer may send that take exactly one value, so [`Merge::Append`] would break
+/// them.
+const SINGLE_VALUE: [&str; 11] = [
+    "strict-transport-security",
+    "x-frame-options",
+    "x-content-type-options",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "cross-origin-resource-policy",
+    "origin-agent-cluster",
+    "x-dns-prefetch-control",
+    "x-download-options",
+    "x-permitted-cross-domain-policies",
+    "x-xss-protection",
+];
+
 pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, ConfigError> {
     let mut errors = ConfigErrors::default();
     let merge_of = |name: &HeaderName| {
@@ -548,6 +564,26 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
                     );
                 }
             }
+        }
+    }
+
+    // Two values of a field that takes one do not add up: a structured-field item
+    // (`Cross-Origin-*-Policy`, `Origin-Agent-Cluster`) no longer parses and is ignored, and
+    // the others are read as their first value or as an error.
+    let sent = statics
+        .iter()
+        .map(|s| (&s.name, s.merge))
+        .chain(spliced.iter().map(|s| (&s.name, s.merge)))
+        .chain(hsts.iter().map(|(h, _)| (&h.name, h.merge)));
+    for (name, merge) in sent {
+        if merge == Merge::Append && SINGLE_VALUE.contains(&name.as_str()) {
+            errors.push(
+                "secure_headers.merge",
+                format!(
+                    "`{name}` takes one value: Merge::Append would send the response's and \
+                     this layer's, which browsers ignore or misread; use KeepExisting or Override"
+                ),
+            );
         }
     }
 

@@ -213,7 +213,10 @@ pub enum Merge {
     /// Replace every value the response carries with this layer's.
     Override,
     /// Add this layer's value after the response's. For `Content-Security-Policy` this means
-    /// both policies apply (a browser enforces every policy it receives).
+    /// both policies apply (a browser enforces every policy it receives). A field that takes
+    /// one value (`X-Frame-Options`, `Strict-Transport-Security`, `Cross-Origin-*-Policy`…)
+    /// cannot be appended to: two values would make browsers ignore or misread it, so
+    /// [`build`](SecureHeadersBuilder::build) refuses it, naming the field.
     Append,
 }
 
