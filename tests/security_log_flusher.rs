@@ -6,16 +6,55 @@
 mod common;
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tower_shield::security_log::{Coalescer, SecurityEvent};
+use tower_shield::security_log::{Coalescer, SecurityEvent, SecurityLog};
+
+/// The process-wide subscriber every test of this binary reads (set once).
+fn subscriber() -> &'static common::CaptureSubscriber {
+    static SUBSCRIBER: OnceLock<common::CaptureSubscriber> = OnceLock::new();
+    SUBSCRIBER.get_or_init(|| {
+        let subscriber = common::CaptureSubscriber::default();
+        tracing::subscriber::set_global_default(subscriber.clone()).unwrap();
+        subscriber
+    })
+}
+
+/// The first summary (an event with `suppressed`) about `ip`, waiting up to 5 s for it.
+fn summary_of(ip: &str) -> common::Captured {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let events = subscriber().events();
+        let about = |e: &&common::Captured| e.field("client_ip") == Some(ip);
+        if let Some(summary) = events
+            .iter()
+            .filter(about)
+            .find(|e| e.field("suppressed").is_some())
+        {
+            return summary.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no summary after 5 s: {events:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The events about `ip` so far.
+fn events_of(ip: &str) -> usize {
+    subscriber()
+        .events()
+        .iter()
+        .filter(|e| e.field("client_ip") == Some(ip))
+        .count()
+}
 
 #[test]
 fn a_flood_that_stops_is_summarised_without_another_event() {
-    let subscriber = common::CaptureSubscriber::default();
-    tracing::subscriber::set_global_default(subscriber.clone()).unwrap();
+    subscriber();
     let coalescer = Arc::new(Coalescer::new(1, Duration::from_millis(200), 16).unwrap());
     let _flusher = coalescer.spawn_flusher(Duration::from_millis(20)).unwrap();
     let ip: IpAddr = "192.0.2.7".parse().unwrap();
@@ -23,26 +62,32 @@ fn a_flood_that_stops_is_summarised_without_another_event() {
         SecurityEvent::rate_limit_exceeded("ip", "ip", Some(ip), None, false).emit_via(&coalescer);
     }
     // The first passed; three are counted, and nothing else is ever emitted.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let summary = loop {
-        let events = subscriber.events();
-        if let Some(summary) = events.iter().find(|e| e.field("suppressed").is_some()) {
-            break summary.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no summary after 5 s: {events:?}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    };
+    let summary = summary_of("192.0.2.7");
     assert_eq!(summary.field("suppressed"), Some("3"));
     assert_eq!(summary.field("event"), Some("rate_limit_exceeded"));
-    assert_eq!(
-        subscriber.events().len(),
-        2,
-        "the first event and its summary"
-    );
+    assert_eq!(events_of("192.0.2.7"), 2, "the first event and its summary");
     assert_eq!(coalescer.pending(), 0);
+}
+
+#[test]
+fn the_configured_security_log_flushes_the_global_coalescer() {
+    subscriber();
+    // Before any event reaches the global coalescer: a short window, so the test is quick.
+    assert!(
+        Coalescer::new(1, Duration::from_millis(200), 16)
+            .unwrap()
+            .install_global()
+            .is_ok()
+    );
+    let config = tower_shield::Config::from_lookup(|_| None).unwrap();
+    SecurityLog::from_config(&config).unwrap();
+    let ip: IpAddr = "192.0.2.8".parse().unwrap();
+    for _ in 0..3 {
+        SecurityEvent::rate_limit_exceeded("ip", "ip", Some(ip), None, false).emit();
+    }
+    // The flusher started by `from_config` (every second) reports the two suppressed.
+    assert_eq!(summary_of("192.0.2.8").field("suppressed"), Some("2"));
+    assert_eq!(events_of("192.0.2.8"), 2);
 }
 
 #[test]
