@@ -116,6 +116,45 @@ async fn ip_scope_refuses_with_problem_json_headers_and_exact_retry_after() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// A flooding client's refusals are made once per distinct set of numbers and then reused:
+/// each must still carry the numbers of its own moment.
+#[tokio::test]
+async fn repeated_refusals_count_down_with_the_clock() {
+    for legacy in [false, true] {
+        let clock = ManualClock::new();
+        let layer = RateLimit::builder()
+            .store(store(&clock))
+            .policy(Policy::new(
+                "auth",
+                Quota::per(1, Duration::from_secs(10)).unwrap(),
+                Scope::ip(),
+            ))
+            .legacy_headers(legacy)
+            .build()
+            .unwrap();
+        let mut app = wrap(layer);
+        let flood = || req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]);
+        assert_eq!(send(&mut app, flood()).await.status(), StatusCode::OK);
+        for waited in 0..10u64 {
+            for _ in 0..3 {
+                let res = send(&mut app, flood()).await;
+                assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+                let h = res.headers();
+                let left = (10 - waited).to_string();
+                assert_eq!(h["retry-after"], left.as_str(), "after {waited} s");
+                assert_eq!(h["ratelimit"], format!("\"auth\";r=0;t={left}").as_str());
+                assert_eq!(h["cache-control"], "no-store");
+                assert_eq!(h.contains_key("x-ratelimit-reset"), legacy);
+                if legacy {
+                    assert_eq!(h["x-ratelimit-reset"], left.as_str());
+                }
+            }
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(send(&mut app, flood()).await.status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn sub_second_waits_round_up_to_one() {
     let clock = ManualClock::new();

@@ -192,7 +192,7 @@ pub fn rate_limit_after(prefix: &[u8], remaining: u32, t: u64) -> HeaderValue {
     // Every byte is printable ASCII (the prefix came from `rate_limit_prefix`).
     let value = if len <= Inline::CAPACITY {
         // The value's one allocation, holding the bytes themselves, so that the clones a
-        // `ValueCache` hands out share it without allocating.
+        // `Recent` cache hands out share it without allocating.
         let mut inline = Inline {
             bytes: [0; Inline::CAPACITY],
             len,
@@ -231,51 +231,69 @@ impl AsRef<[u8]> for Inline {
     }
 }
 
-/// Header values already rendered for a few recent numbers, so that the values many responses
-/// share are rendered and allocated once: a refused client's (`r=0;t=…`, `Retry-After`, the
-/// same until the next second) and that of every client well below its quota, whose bucket
-/// has refilled between requests (`r=` the burst less one, `t=` one emission interval).
+/// What was recently made from a few numbers, so that what many responses share is made and
+/// allocated once: a refused client's 429 headers (the same until the next second) and the
+/// `RateLimit` value of every client well below its quota, whose bucket has refilled between
+/// requests (`r=` the burst less one, `t=` one emission interval).
 ///
 /// A small direct-mapped table of slots behind spin locks taken with `try_lock`: a thread that
-/// finds its slot busy renders the value itself rather than wait, so the cache never blocks.
-pub(crate) struct ValueCache {
-    slots: Box<[spin::Mutex<Option<CachedValue>>]>,
+/// finds its slot busy makes the value itself rather than wait, so the cache never blocks.
+pub(crate) struct Recent<K, V> {
+    slots: Box<[Slot<K, V>]>,
 }
 
-/// The two numbers a value was rendered from, and the value.
-type CachedValue = (u32, u64, HeaderValue);
+/// One slot of a [`Recent`] cache: the key and what was made from it, once something was.
+type Slot<K, V> = spin::Mutex<Option<(K, V)>>;
 
-impl ValueCache {
+/// A key of a [`Recent`] cache: the numbers a value is made from.
+pub(crate) trait Numbers: Copy + Eq {
+    /// Mixes the numbers into a slot index (any spread will do: a collision costs one remake).
+    fn mix(self) -> usize;
+}
+
+impl Numbers for (u32, u64) {
+    fn mix(self) -> usize {
+        self.0 as usize ^ (self.1 as usize).wrapping_mul(31)
+    }
+}
+
+impl Numbers for (u32, u64, Option<u64>) {
+    fn mix(self) -> usize {
+        (self.0, self.1).mix() ^ (self.2.unwrap_or(u64::MAX) as usize).wrapping_mul(61)
+    }
+}
+
+impl<K: Numbers, V: Clone> Recent<K, V> {
     const SLOTS: usize = 32;
 
     pub(crate) fn new() -> Self {
-        ValueCache {
+        Recent {
             slots: (0..Self::SLOTS).map(|_| spin::Mutex::new(None)).collect(),
         }
     }
 
-    /// The value for (`a`, `b`), from the cache or from `render`.
+    /// The value for `key`, from the cache or from `make`.
     #[inline]
-    pub(crate) fn get(&self, a: u32, b: u64, render: impl FnOnce() -> HeaderValue) -> HeaderValue {
-        let slot = &self.slots[(a as usize ^ (b as usize).wrapping_mul(31)) % Self::SLOTS];
+    pub(crate) fn get(&self, key: K, make: impl FnOnce() -> V) -> V {
+        let slot = &self.slots[key.mix() % Self::SLOTS];
         if let Some(mut entry) = slot.try_lock() {
             match &*entry {
-                Some((ea, eb, value)) if (*ea, *eb) == (a, b) => value.clone(),
+                Some((k, value)) if *k == key => value.clone(),
                 _ => {
-                    let value = render();
-                    *entry = Some((a, b, value.clone()));
+                    let value = make();
+                    *entry = Some((key, value.clone()));
                     value
                 }
             }
         } else {
-            render()
+            make()
         }
     }
 }
 
-impl std::fmt::Debug for ValueCache {
+impl<K, V> std::fmt::Debug for Recent<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ValueCache").finish_non_exhaustive()
+        f.debug_struct("Recent").finish_non_exhaustive()
     }
 }
 
@@ -620,10 +638,10 @@ mod tests {
 
     #[test]
     fn cached_values_equal_fresh_ones() {
-        let cache = ValueCache::new();
+        let cache = Recent::new();
         let prefix = rate_limit_prefix("ip");
         for (r, t) in [(5, 1), (5, 1), (0, 60), (5, 1), (4, 1), (0, 60), (5, 2)] {
-            let value = cache.get(r, t, || rate_limit_after(&prefix, r, t));
+            let value = cache.get((r, t), || rate_limit_after(&prefix, r, t));
             assert_eq!(value, rate_limit_after(&prefix, r, t));
         }
     }

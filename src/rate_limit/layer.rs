@@ -116,12 +116,12 @@ pub(crate) struct Target {
     pub(crate) policy_header: HeaderValue,
     /// `"name";r=`, the start of this policy's `RateLimit` value.
     pub(crate) rate_prefix: Box<[u8]>,
-    /// Recently rendered `RateLimit` values of this policy's refusals.
-    pub(crate) rate_values: super::headers::ValueCache,
+    /// Recently rendered `RateLimit` values of this policy's admissions, by remaining and `t`.
+    pub(crate) rate_values: super::headers::Recent<(u32, u64), HeaderValue>,
     /// The problem document of this policy's 429, rendered once.
     pub(crate) refusal_body: bytes::Bytes,
-    /// The headers every 429 of this policy carries, rendered once.
-    pub(crate) refusal_headers: http::HeaderMap,
+    /// The headers of this policy's recent 429s, by remaining, `t` and `Retry-After`.
+    pub(crate) refusal_headers: super::headers::Recent<(u32, u64, Option<u64>), http::HeaderMap>,
 }
 
 impl Target {
@@ -145,8 +145,6 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) device_rotation: Option<DeviceRotation>,
     pub(crate) monitor: Arc<RateLimitMonitor>,
     pub(crate) on_refusal: Option<super::service::RefusalHook>,
-    /// Recently rendered `Retry-After` values.
-    pub(crate) retry_values: super::headers::ValueCache,
     /// The shared store, when the limits live in Redis; `store` is then the local one.
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<crate::limiter::RedisBackend>,

@@ -55,8 +55,7 @@ mod service;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use ipnet::IpNet;
 
 pub use layer::RateLimitLayer;
@@ -67,7 +66,7 @@ pub use service::{RateLimitService, Refusal, RefusalHook, ResponseFuture};
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace};
-use crate::problem::{PROBLEM_JSON, Problem};
+use crate::problem::Problem;
 use device::DeviceRotation;
 use layer::{Shared, Target};
 
@@ -411,18 +410,11 @@ impl<C: Clock> RateLimitBuilder<C> {
                     .extension("violated-policies", serde_json::json!([p.name]))
                     .to_json();
                 let refusal_body = crate::interned::bytes(&refusal_body);
-                let mut refusal_headers = http::HeaderMap::with_capacity(8);
-                refusal_headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-                refusal_headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                refusal_headers.insert(service::RATE_LIMIT_POLICY, policy_header.clone());
-                // placeholders, filled in per refusal
-                refusal_headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                refusal_headers.insert(service::RATE_LIMIT, HeaderValue::from_static("1"));
                 targets.push(Target {
-                    refusal_headers,
+                    refusal_headers: headers::Recent::new(),
                     refusal_body,
                     rate_prefix: headers::rate_limit_prefix(&p.name),
-                    rate_values: headers::ValueCache::new(),
+                    rate_values: headers::Recent::new(),
                     name: p.name.clone(),
                     quota: p.quota,
                     scope: p.scope.clone(),
@@ -468,7 +460,6 @@ impl<C: Clock> RateLimitBuilder<C> {
                     device_rotation: rotation,
                     monitor: Arc::new(monitor),
                     on_refusal: self.on_refusal,
-                    retry_values: headers::ValueCache::new(),
                     #[cfg(feature = "redis")]
                     redis: self.redis.map(|(store, on_failure)| {
                         crate::limiter::RedisBackend::new(store, on_failure)

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{HeaderName, RETRY_AFTER};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -15,7 +15,7 @@ use super::policy::{RequestHead, Scope};
 use crate::client_ip::ClientIpError;
 use crate::identifier::{single_identifier, valid_identifier};
 use crate::limiter::{Check, Clock, Decision, Key};
-use crate::problem::{Problem, ShieldBody};
+use crate::problem::{PROBLEM_JSON, Problem, ShieldBody};
 use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, listened, subject_hash};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
@@ -118,10 +118,10 @@ impl<C: Clock> Shared<C> {
         let (remaining, t) = headers::remaining_and_t(decision);
         RateHeaders {
             policy: target.policy_header.clone(),
-            // The values that repeat (see `ValueCache`) are rendered once; a client spending
-            // its quota sees a new one each time, where the cache would only add work.
+            // The values that repeat (see `Recent`) are rendered once; a client spending its
+            // quota sees a new one each time, where the cache would only add work.
             limit: if remaining == 0 || remaining.saturating_add(1) == decision.limit() {
-                target.rate_values.get(remaining, t, || {
+                target.rate_values.get((remaining, t), || {
                     headers::rate_limit_after(&target.rate_prefix, remaining, t)
                 })
             } else {
@@ -283,11 +283,9 @@ impl<C: Clock> Shared<C> {
         device: Option<&[u8]>,
     ) -> Outcome {
         let target = &self.targets[index];
-        let rate = self.rate_headers(target, &decision);
         if decision.is_allowed() {
-            return Outcome::Limited(rate);
+            return Outcome::Limited(self.rate_headers(target, &decision));
         }
-        let wait = decision.retry_after();
         // Built only for a listener: a flood of refusals should not pay for an unread event.
         if listened() {
             SecurityEvent::rate_limit_exceeded(
@@ -300,14 +298,13 @@ impl<C: Clock> Shared<C> {
             .emit();
         }
         if self.dry_run {
-            return Outcome::Limited(rate);
+            return Outcome::Limited(self.rate_headers(target, &decision));
         }
         record(&self.monitor, &target.name, key, ip, &target.scope, device);
-        let retry_after = wait.map(|w| {
-            let secs = headers::retry_after_secs(w);
-            self.retry_values.get(0, secs, || headers::seconds(secs))
-        });
+        let (remaining, t) = headers::remaining_and_t(&decision);
+        let retry_after = decision.retry_after().map(headers::retry_after_secs);
         if let Some(hook) = &self.on_refusal {
+            let rate = self.rate_headers(target, &decision);
             let refusal = Refusal {
                 policy: &target.name,
                 scope: target.scope.kind(),
@@ -317,8 +314,10 @@ impl<C: Clock> Shared<C> {
             let (parts, body) = hook(&refusal).into_parts();
             let mut response_headers = parts.headers;
             // A custom response still tells the client when to come back.
-            if let Some(value) = retry_after {
-                response_headers.entry(RETRY_AFTER).or_insert(value);
+            if let Some(secs) = retry_after {
+                response_headers
+                    .entry(RETRY_AFTER)
+                    .or_insert_with(|| headers::seconds(secs));
             }
             response_headers
                 .entry(RATE_LIMIT_POLICY)
@@ -326,36 +325,46 @@ impl<C: Clock> Shared<C> {
             response_headers.entry(RATE_LIMIT).or_insert(rate.limit);
             return Outcome::Exceeded(parts.status, response_headers, body);
         }
-        // The policy's prepared headers (content type, cache control, RateLimit-Policy), then
-        // this decision's, written into the placeholders without hashing a header name again.
-        let mut response_headers = target.refusal_headers.clone();
-        let never = retry_after.is_none();
-        let (mut retry_after, mut limit) = (retry_after, Some(rate.limit));
-        for (name, value) in response_headers.iter_mut() {
-            let fill = if name == RETRY_AFTER {
-                retry_after.take()
-            } else if name == RATE_LIMIT {
-                limit.take()
-            } else {
-                None
-            };
-            if let Some(fill) = fill {
-                *value = fill;
-            }
-        }
-        if never {
-            response_headers.remove(RETRY_AFTER);
-        }
-        if let Some((limit, remaining, reset)) = rate.legacy {
-            for (name, value) in headers::legacy(limit, remaining, reset) {
-                response_headers.insert(name, value);
-            }
-        }
+        // A flooding client is refused with the same headers until the next second: they are
+        // made once and cloned.
+        let response_headers = target.refusal_headers.get((remaining, t, retry_after), || {
+            self.refusal_headers(target, decision.limit(), remaining, t, retry_after)
+        });
         Outcome::Exceeded(
             StatusCode::TOO_MANY_REQUESTS,
             response_headers,
             target.refusal_body.clone(),
         )
+    }
+
+    /// The headers of a 429 of `target`'s: its problem document's type, never to be stored by
+    /// a cache (one client's refusal is not another's answer), and the rate-limit fields.
+    #[cold]
+    fn refusal_headers(
+        &self,
+        target: &Target,
+        limit: u32,
+        remaining: u32,
+        t: u64,
+        retry_after: Option<u64>,
+    ) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(8);
+        map.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        map.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        map.insert(RATE_LIMIT_POLICY, target.policy_header.clone());
+        map.insert(
+            RATE_LIMIT,
+            headers::rate_limit_after(&target.rate_prefix, remaining, t),
+        );
+        if let Some(secs) = retry_after {
+            map.insert(RETRY_AFTER, headers::seconds(secs));
+        }
+        if self.legacy_headers {
+            for (name, value) in headers::legacy(limit, remaining, t) {
+                map.insert(name, value);
+            }
+        }
+        map
     }
 
     /// Checks several policies all-or-nothing; the binding decision and its policy.
