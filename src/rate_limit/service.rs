@@ -75,6 +75,31 @@ pub(crate) struct Matched<'h> {
 }
 
 impl Matched<'_> {
+    /// Nothing matched yet; the client is filled in before any policy is.
+    #[inline]
+    fn new() -> Self {
+        Matched {
+            ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            device: None,
+            inline: [(0, Key::GLOBAL); INLINE_POLICIES],
+            spilled: Vec::new(),
+            count: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, entry: (usize, Key)) {
+        if self.count < INLINE_POLICIES {
+            self.inline[self.count] = entry;
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.extend_from_slice(&self.inline);
+            }
+            self.spilled.push(entry);
+        }
+        self.count += 1;
+    }
+
     #[inline]
     fn as_slice(&self) -> &[(usize, Key)] {
         if self.spilled.is_empty() {
@@ -83,13 +108,6 @@ impl Matched<'_> {
             &self.spilled[..]
         }
     }
-}
-
-/// The first half of a decision: an answer already, or the policies to check.
-#[allow(clippy::large_enum_variant)]
-enum Plan<'h> {
-    Done(Outcome),
-    Check(Matched<'h>),
 }
 
 /// The `RateLimit-Policy` and `RateLimit` values of the binding policy, and the numbers of
@@ -136,10 +154,10 @@ impl<C: Clock> Shared<C> {
     /// The decision of the in-memory store: find the policies, check them, answer.
     #[inline]
     fn decide(&self, head: &RequestHead<'_>) -> Outcome {
-        let matched = match self.matched(head) {
-            Plan::Done(outcome) => return outcome,
-            Plan::Check(matched) => matched,
-        };
+        let mut matched = Matched::new();
+        if let Some(outcome) = self.matched(head, &mut matched) {
+            return outcome;
+        }
         let matched_policies = matched.as_slice();
         let (decision, binding) = self.check_local(matched_policies);
         self.finish(
@@ -164,35 +182,32 @@ impl<C: Clock> Shared<C> {
     /// Everything before the store is asked: exemptions, the client, block and allow lists,
     /// the policies that apply with their keys, and the device-rotation cap (always on the
     /// in-memory store).
+    ///
+    /// Fills `matched` (made by the caller, so that it is written in place rather than moved
+    /// out), or answers already.
     #[inline(always)]
-    fn matched<'h>(&self, head: &RequestHead<'h>) -> Plan<'h> {
+    fn matched<'h>(&self, head: &RequestHead<'h>, matched: &mut Matched<'h>) -> Option<Outcome> {
         let (method, path) = (head.method(), head.uri().path());
         if self.exempt.iter().any(|r| r.matches(method, path)) {
-            return Plan::Done(Outcome::Pass);
+            return Some(Outcome::Pass);
         }
         let peer = crate::client_ip::PeerAddr::find(head.extensions()).map(|a| a.ip());
         let ip = match self.client_ip.resolve_from(peer, head.headers()) {
             Ok(ip) => ip,
-            Err(e) => return Plan::Done(self.unresolved(e)),
+            Err(e) => return Some(self.unresolved(e)),
         };
         if self.block.iter().any(|net| net.contains(&ip)) {
             SecurityEvent::blocked_address(ip).emit();
-            return Plan::Done(Outcome::Refuse(
+            return Some(Outcome::Refuse(
                 Problem::new(StatusCode::FORBIDDEN)
                     .detail("requests from this address are blocked"),
             ));
         }
         if self.allow.iter().any(|net| net.contains(&ip)) {
-            return Plan::Done(Outcome::Pass);
+            return Some(Outcome::Pass);
         }
         let ip_key = self.grouping.key(ip);
-
-        // (target index, key) of every policy that applies, on the stack for up to
-        // INLINE_POLICIES of them.
-        let mut matched = [(0usize, Key::GLOBAL); INLINE_POLICIES];
-        let mut spilled: Vec<(usize, Key)> = Vec::new();
-        let mut count = 0;
-        let mut device: Option<&[u8]> = None;
+        matched.ip = ip;
         for (index, target) in self.targets.iter().enumerate() {
             if !target.applies(method, path) {
                 continue;
@@ -202,21 +217,21 @@ impl<C: Clock> Shared<C> {
                 Scope::Global => Key::GLOBAL,
                 Scope::Session(name) => match single_identifier(head.headers(), name) {
                     Some(id) => {
-                        device.get_or_insert(id);
+                        matched.device.get_or_insert(id);
                         Key::hashed(id)
                     }
                     None => ip_key,
                 },
                 Scope::Device(name) => match device_identifier(head.headers(), name) {
                     Ok(id) => {
-                        device.get_or_insert(id);
+                        matched.device.get_or_insert(id);
                         Key::hashed(id)
                     }
                     Err((rule, problem)) => {
                         SecurityEvent::input_validation_fail(name.as_str(), rule)
                             .client_ip(ip)
                             .emit();
-                        return Plan::Done(Outcome::Refuse(problem));
+                        return Some(Outcome::Refuse(problem));
                     }
                 },
                 Scope::Custom(key) => match key(head) {
@@ -224,21 +239,12 @@ impl<C: Clock> Shared<C> {
                     None => continue,
                 },
             };
-            let entry = (index, key.in_namespace(&target.namespace));
-            if count < INLINE_POLICIES {
-                matched[count] = entry;
-            } else {
-                if spilled.is_empty() {
-                    spilled.extend_from_slice(&matched);
-                }
-                spilled.push(entry);
-            }
-            count += 1;
+            matched.push((index, key.in_namespace(&target.namespace)));
         }
-        if count == 0 {
-            return Plan::Done(Outcome::Pass);
+        if matched.count == 0 {
+            return Some(Outcome::Pass);
         }
-        if let (Some(rotation), Some(id)) = (&self.device_rotation, device) {
+        if let (Some(rotation), Some(id)) = (&self.device_rotation, matched.device) {
             if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
                 SecurityEvent::device_rotation_refused(ip, self.dry_run).emit();
                 if !self.dry_run {
@@ -250,7 +256,7 @@ impl<C: Clock> Shared<C> {
                         &Scope::Ip,
                         None,
                     );
-                    return Plan::Done(Outcome::Refuse(
+                    return Some(Outcome::Refuse(
                         Problem::new(StatusCode::TOO_MANY_REQUESTS)
                             .type_uri(QUOTA_EXCEEDED)
                             .detail(format!(
@@ -262,13 +268,7 @@ impl<C: Clock> Shared<C> {
                 }
             }
         }
-        Plan::Check(Matched {
-            ip,
-            device,
-            inline: matched,
-            spilled,
-            count,
-        })
+        None
     }
 
     /// Builds the answer to `decision` of the binding policy (its index among the targets,
@@ -565,24 +565,24 @@ where
         if self.shared.redis.is_none() {
             return self.call_memory(req);
         }
-        let (list, ip, device) = match self.shared.matched(&RequestHead::of(&req)) {
-            Plan::Done(outcome) => match settle(outcome) {
-                Ok(headers) => {
-                    return ResponseFuture {
-                        kind: Kind::Inner {
-                            future: self.inner.call(req),
-                            headers,
-                        },
-                    };
-                }
-                Err(response) => return ResponseFuture::ready(response),
-            },
-            Plan::Check(matched) => (
-                matched.as_slice().to_vec(),
-                matched.ip,
-                matched.device.map(Box::<[u8]>::from),
-            ),
-        };
+        let head = RequestHead::of(&req);
+        let mut matched = Matched::new();
+        if let Some(outcome) = self.shared.matched(&head, &mut matched) {
+            return match settle(outcome) {
+                Ok(headers) => ResponseFuture {
+                    kind: Kind::Inner {
+                        future: self.inner.call(req),
+                        headers,
+                    },
+                },
+                Err(response) => ResponseFuture::ready(response),
+            };
+        }
+        let (list, ip, device) = (
+            matched.as_slice().to_vec(),
+            matched.ip,
+            matched.device.map(Box::<[u8]>::from),
+        );
         // The service that was polled ready goes with the future; its clone stays for the
         // next call.
         let clone = self.inner.clone();
