@@ -205,6 +205,40 @@ async fn ipv6_clients_in_one_64_share_an_allowance() {
     assert_eq!(other_prefix.status(), StatusCode::OK);
 }
 
+/// A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`: they are the IPv4 client, for
+/// the lists as for the limits.
+#[tokio::test]
+async fn ipv4_mapped_peers_are_their_ipv4_address() {
+    let clock = ManualClock::new();
+    let layer = RateLimit::builder()
+        .store(store(&clock))
+        .policy(Policy::new(
+            "ip",
+            Quota::per_minute(1).unwrap(),
+            Scope::ip(),
+        ))
+        .allow_list(["10.1.0.0/16".parse().unwrap()])
+        .block_list(["203.0.113.0/24".parse().unwrap()])
+        .build()
+        .unwrap();
+    let mut app = wrap(layer);
+    let status = |res: Response<_>| res.status();
+    let blocked = send(
+        &mut app,
+        req(Method::GET, "/", "[::ffff:203.0.113.9]:1", &[]),
+    )
+    .await;
+    assert_eq!(status(blocked), StatusCode::FORBIDDEN);
+    for _ in 0..3 {
+        let allowed = send(&mut app, req(Method::GET, "/", "[::ffff:10.1.2.3]:1", &[])).await;
+        assert_eq!(status(allowed), StatusCode::OK);
+    }
+    let first = send(&mut app, req(Method::GET, "/", "[::ffff:192.0.2.9]:1", &[])).await;
+    assert_eq!(status(first), StatusCode::OK);
+    let same_client = send(&mut app, req(Method::GET, "/", "192.0.2.9:1", &[])).await;
+    assert_eq!(status(same_client), StatusCode::TOO_MANY_REQUESTS);
+}
+
 #[tokio::test]
 async fn device_scope_requires_one_valid_id() {
     let clock = ManualClock::new();

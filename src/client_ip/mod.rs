@@ -140,6 +140,7 @@ pub struct PeerAddr(pub SocketAddr);
 impl PeerAddr {
     /// The peer address among `extensions`: a [`PeerAddr`], else a [`SocketAddr`], else (with
     /// the `axum` feature) axum's `ConnectInfo<SocketAddr>`.
+    #[inline]
     pub fn find(extensions: &http::Extensions) -> Option<SocketAddr> {
         if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
             return Some(*addr);
@@ -504,26 +505,12 @@ impl ClientIpStrategy {
     /// The client address given the peer address (if known) and the request headers.
     ///
     /// The result is always canonical: an IPv4-mapped IPv6 address comes back as IPv4.
-    #[inline]
     pub fn resolve_from(
         &self,
         peer: Option<IpAddr>,
         headers: &HeaderMap,
     ) -> Result<IpAddr, ClientIpError> {
         let peer = peer.map(|ip| ip.to_canonical());
-        // The peer alone, the default, inlined: every request of every layer asks.
-        match &self.source {
-            Source::Peer => peer.ok_or(ClientIpError::MissingPeer),
-            _ => self.resolve_forwarded(peer, headers),
-        }
-    }
-
-    /// [`resolve_from`](Self::resolve_from) when headers may name the client.
-    fn resolve_forwarded(
-        &self,
-        peer: Option<IpAddr>,
-        headers: &HeaderMap,
-    ) -> Result<IpAddr, ClientIpError> {
         match &self.source {
             Source::Peer => peer.ok_or(ClientIpError::MissingPeer),
             Source::Trusted(trusted) => {
