@@ -5,11 +5,13 @@
 //! `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3 --noplot`, then
 //! `python3 benches/ratios.py stack_`.
 //!
-//! Instruction counts: with `STACK_CALLGRIND=<allow|deny>:<tower_shield|tower_governor|bare>:<n>`
-//! set, the binary skips criterion and sends `n` requests through that service inside
-//! `measure`, for `valgrind --tool=callgrind --toggle-collect='*stack::measure*'` to count
-//! (the difference between two values of `n`, divided, is the cost of one request; see
-//! BENCHMARKS.md).
+//! Instruction counts: with
+//! `STACK_CALLGRIND=<allow|deny>:<tower_shield|tower_governor|bare|headers_only>:<n>` set, the
+//! binary skips criterion and sends `n` requests through that service inside `measure`, for
+//! `valgrind --tool=callgrind --toggle-collect='*stack::measure*'` to count (the difference
+//! between two values of `n`, divided, is the cost of one request; see BENCHMARKS.md).
+//! `headers_only` is no limiter at all: the trivial service plus the two draft-10 fields, one
+//! of them rendered per request, which is what any layer that sends them pays.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -20,7 +22,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use criterion::{Criterion, criterion_group};
 use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_shield::limiter::Quota;
@@ -59,6 +61,36 @@ fn bench_case<S, B>(
 
 fn inner() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
     service_fn(|_req: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) })
+}
+
+/// The trivial service with `RateLimit-Policy` and a `RateLimit` rendered per request, as a
+/// client spending its quota gets them, and nothing else: the floor of the allow path.
+fn headers_only() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    const POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+    const RATE_LIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+    const POLICY_VALUE: http::HeaderValue =
+        http::HeaderValue::from_static("\"ip\";q=4294967295;w=1");
+    let remaining = Arc::new(AtomicU32::new(u32::MAX));
+    inner().map_response(move |mut response: Response<Body>| {
+        let r = remaining.fetch_sub(1, Ordering::Relaxed);
+        let mut digits = itoa::Buffer::new();
+        let (mut value, mut len) = ([0u8; 32], 0);
+        for part in [&b"\"ip\";r="[..], digits.format(r).as_bytes(), b";t=1"] {
+            value[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        let headers = response.headers_mut();
+        headers.insert(POLICY, POLICY_VALUE);
+        headers.insert(
+            RATE_LIMIT,
+            http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&value[..len]))
+                .unwrap(),
+        );
+        response
+    })
 }
 
 type GovernorConfig = tower_governor::governor::GovernorConfig<
@@ -182,6 +214,7 @@ fn callgrind(spec: &str) {
         ),
         "tower_governor" => measure(GovernorLayer::new(theirs).layer(inner()), n),
         "bare" => measure(inner(), n),
+        "headers_only" => measure(headers_only(), n),
         other => panic!("unknown service {other}"),
     }
 }
