@@ -4,16 +4,19 @@
 #![cfg(feature = "redis")]
 
 use std::convert::Infallible;
+use std::future::Ready;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_shield::config::StoreFailurePolicy;
-use tower_shield::limiter::{Key, Quota, RedisStore};
+use tower_shield::limiter::{CoarseClock, Key, Quota, RedisStore};
 use tower_shield::problem::ShieldBody;
-use tower_shield::rate_limit::{Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope};
+use tower_shield::rate_limit::{
+    Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope, Shareable,
+};
 
 mod common;
 use common::unique_prefix as prefix;
@@ -57,21 +60,35 @@ fn policies<C: tower_shield::limiter::Clock>(builder: RateLimitBuilder<C>) -> Ra
         )
 }
 
-fn redis_layer(store: RedisStore, on_failure: StoreFailurePolicy) -> RateLimitLayer {
+fn redis_layer(
+    store: RedisStore,
+    on_failure: StoreFailurePolicy,
+) -> RateLimitLayer<CoarseClock, Shareable> {
     policies(RateLimit::builder())
         .redis(store, on_failure)
         .build()
         .unwrap()
 }
 
-fn wrap(layer: RateLimitLayer) -> App {
-    let svc =
-        ServiceBuilder::new()
-            .layer(layer)
-            .service(service_fn(|_req: Request<String>| async {
-                Ok::<_, Infallible>(Response::new("ok".to_string()))
-            }));
-    tower::util::BoxCloneService::new(svc)
+/// The handler every test wraps, as a type that can be named.
+type Handler = fn(Request<String>) -> Ready<Result<Response<String>, Infallible>>;
+type Answer = tower::util::ServiceFn<Handler>;
+
+fn ok(_req: Request<String>) -> Ready<Result<Response<String>, Infallible>> {
+    std::future::ready(Ok(Response::new("ok".to_string())))
+}
+
+/// `layer` (an in-memory or a Redis one) around a service that answers "ok".
+fn wrap<L>(layer: L) -> App
+where
+    L: Layer<Answer>,
+    L::Service: Service<Request<String>, Response = Response<ShieldBody<String>>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    <L::Service as Service<Request<String>>>::Future: Send + 'static,
+{
+    tower::util::BoxCloneService::new(layer.layer(service_fn(ok as Handler)))
 }
 
 fn req(method: Method, path: &str, peer: &str, device: Option<&str>) -> Request<String> {

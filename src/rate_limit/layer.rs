@@ -1,9 +1,11 @@
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::{HeaderValue, Method};
 use ipnet::IpNet;
 use tower_layer::Layer;
 
+use super::backing::{Backing, InMemory};
 use super::device::DeviceRotation;
 use super::monitor::RateLimitMonitor;
 use super::policy::{Route, Scope};
@@ -14,20 +16,23 @@ use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace, Quota};
 /// Applies rate-limit policies to every request of the wrapped service.
 ///
 /// Built by [`RateLimit::builder`](super::RateLimit::builder). Cloning the layer shares its
-/// store, policies and monitor.
-pub struct RateLimitLayer<C: Clock = CoarseClock> {
+/// store, policies and monitor. `B` is where its limits may be kept, and so what its service
+/// asks of the service it wraps ([`backing`](super::backing)).
+pub struct RateLimitLayer<C: Clock = CoarseClock, B: Backing = InMemory> {
     pub(crate) shared: Arc<Shared<C>>,
+    pub(crate) backing: PhantomData<B>,
 }
 
-impl<C: Clock> Clone for RateLimitLayer<C> {
+impl<C: Clock, B: Backing> Clone for RateLimitLayer<C, B> {
     fn clone(&self) -> Self {
         RateLimitLayer {
             shared: self.shared.clone(),
+            backing: PhantomData,
         }
     }
 }
 
-impl<C: Clock> std::fmt::Debug for RateLimitLayer<C> {
+impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitLayer<C, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimitLayer")
             .field(
@@ -44,7 +49,7 @@ impl<C: Clock> std::fmt::Debug for RateLimitLayer<C> {
     }
 }
 
-impl<C: Clock> RateLimitLayer<C> {
+impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
     /// How many header fields this layer may add to a response it lets through.
     pub(crate) fn response_headers(&self) -> usize {
         if self.shared.legacy_headers { 5 } else { 2 }
@@ -94,13 +99,14 @@ impl<C: Clock> RateLimitLayer<C> {
     }
 }
 
-impl<S, C: Clock> Layer<S> for RateLimitLayer<C> {
-    type Service = RateLimitService<S, C>;
+impl<S, C: Clock, B: Backing> Layer<S> for RateLimitLayer<C, B> {
+    type Service = RateLimitService<S, C, B>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RateLimitService {
             inner,
             shared: self.shared.clone(),
+            backing: PhantomData,
         }
     }
 }

@@ -45,6 +45,7 @@
 //! also carries `Retry-After` in whole seconds, rounded up, so a client that waits it is
 //! admitted.
 
+pub mod backing;
 mod device;
 pub(crate) mod headers;
 mod layer;
@@ -52,12 +53,14 @@ pub mod monitor;
 mod policy;
 mod service;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
 use ipnet::IpNet;
 
+pub use backing::{Backing, InMemory, Shareable};
 pub use layer::RateLimitLayer;
 pub use monitor::RateLimitMonitor;
 pub use policy::{DEVICE_ID_HEADER, KeyFn, Policy, RequestHead, Route, Scope};
@@ -93,6 +96,7 @@ impl RateLimit {
             on_refusal: None,
             #[cfg(feature = "redis")]
             redis: None,
+            backing: PhantomData,
         }
     }
 }
@@ -133,9 +137,12 @@ impl RateLimit {
     /// assert!(layer.is_some());
     /// # Ok::<(), tower_shield::ConfigError>(())
     /// ```
+    ///
+    /// The layer is [`Shareable`] whether or not this build has Redis support, so that what it
+    /// asks of the inner service does not depend on the features compiled in.
     pub fn from_config(
         config: &crate::Config,
-    ) -> Result<Option<RateLimitBuilder<CoarseClock>>, ConfigError> {
+    ) -> Result<Option<RateLimitBuilder<CoarseClock, Shareable>>, ConfigError> {
         let redis = shared_store(config)?;
         if !config.rate_limit_enabled() {
             return Ok(None);
@@ -152,7 +159,8 @@ impl RateLimit {
             .device_rotation(
                 config.max_devices_per_user(),
                 config.device_registration_timeout(),
-            );
+            )
+            .backed();
         #[cfg(feature = "redis")]
         let builder = match redis {
             Some(store) => builder.redis(store, config.rate_limit_store_failure()),
@@ -198,7 +206,11 @@ fn shared_store(config: &crate::Config) -> Result<Option<std::convert::Infallibl
 }
 
 /// Builds a [`RateLimitLayer`]; [`build`](Self::build) reports every problem at once.
-pub struct RateLimitBuilder<C: Clock> {
+///
+/// `B` is where the limits may be kept ([`backing`]): [`InMemory`] unless
+/// [`redis`](Self::redis) was called or the builder came from
+/// [`RateLimit::from_config`].
+pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     store: Option<Arc<MemoryStore<C>>>,
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
@@ -216,9 +228,10 @@ pub struct RateLimitBuilder<C: Clock> {
         crate::limiter::RedisStore,
         crate::config::StoreFailurePolicy,
     )>,
+    backing: PhantomData<B>,
 }
 
-impl<C: Clock> std::fmt::Debug for RateLimitBuilder<C> {
+impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitBuilder<C, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimitBuilder")
             .field("policies", &self.policies)
@@ -228,11 +241,25 @@ impl<C: Clock> std::fmt::Debug for RateLimitBuilder<C> {
     }
 }
 
-impl<C: Clock> RateLimitBuilder<C> {
+impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     /// Keep the limits in `store` (shared with other layers, such as the API-key lockout).
-    pub fn store<D: Clock>(self, store: Arc<MemoryStore<D>>) -> RateLimitBuilder<D> {
+    pub fn store<D: Clock>(self, store: Arc<MemoryStore<D>>) -> RateLimitBuilder<D, B> {
+        self.rebuild(Some(store))
+    }
+
+    /// The same settings, for a layer kept in `A`.
+    fn backed<A: Backing>(mut self) -> RateLimitBuilder<C, A> {
+        let store = self.store.take();
+        self.rebuild(store)
+    }
+
+    /// The same settings with `store`, for a layer kept in `A`.
+    fn rebuild<D: Clock, A: Backing>(
+        self,
+        store: Option<Arc<MemoryStore<D>>>,
+    ) -> RateLimitBuilder<D, A> {
         RateLimitBuilder {
-            store: Some(store),
+            store,
             client_ip: self.client_ip,
             ipv6_prefix: self.ipv6_prefix,
             policies: self.policies,
@@ -246,6 +273,7 @@ impl<C: Clock> RateLimitBuilder<C> {
             on_refusal: self.on_refusal,
             #[cfg(feature = "redis")]
             redis: self.redis,
+            backing: PhantomData,
         }
     }
 
@@ -271,16 +299,16 @@ impl<C: Clock> RateLimitBuilder<C> {
     /// address limit and a device limit) or has a global limit keeps all its keys under one
     /// tag, so in one slot: build a layer per identity to spread them.
     ///
-    /// The service then needs the inner service to be `Clone + Send + 'static` (it is called
-    /// after Redis answers), as with feature `redis` it always does.
+    /// The layer is then [`Shareable`]: its service needs the inner service to be
+    /// `Clone + Send + 'static`, since it is called after Redis answers ([`backing`]).
     #[cfg(feature = "redis")]
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,
         on_failure: crate::config::StoreFailurePolicy,
-    ) -> Self {
+    ) -> RateLimitBuilder<C, Shareable> {
         self.redis = Some((store, on_failure));
-        self
+        self.backed()
     }
 
     /// How the client address is found (default: the peer address; see [`ClientIpStrategy`]).
@@ -375,7 +403,7 @@ impl<C: Clock> RateLimitBuilder<C> {
     }
 
     /// The layer, or every problem with the settings.
-    pub fn build(self) -> Result<RateLimitLayer<C>, ConfigError>
+    pub fn build(self) -> Result<RateLimitLayer<C, B>, ConfigError>
     where
         C: Default,
     {
@@ -465,6 +493,7 @@ impl<C: Clock> RateLimitBuilder<C> {
                         crate::limiter::RedisBackend::new(store, on_failure)
                     }),
                 }),
+                backing: PhantomData,
             }),
             // every `None` above recorded a problem, so `finish` has returned already
             _ => Err(ConfigError::new("rate_limit", "incomplete configuration")),

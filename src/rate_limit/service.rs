@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::backing::{Backing, InMemory, Shareable};
 use super::headers;
 use super::layer::{Shared, Target};
 use super::policy::{RequestHead, Scope};
@@ -41,11 +43,13 @@ pub struct Refusal<'a> {
 /// Builds the response of a refusal, in place of the default problem+json 429.
 pub type RefusalHook = Arc<dyn Fn(&Refusal<'_>) -> Response<bytes::Bytes> + Send + Sync>;
 
-/// The [`RateLimitLayer`](super::RateLimitLayer)'s service.
+/// The [`RateLimitLayer`](super::RateLimitLayer)'s service. What it asks of `S` depends on
+/// `B`, where the limits may be kept ([`backing`](super::backing)).
 #[derive(Clone, Debug)]
-pub struct RateLimitService<S, C: Clock> {
+pub struct RateLimitService<S, C: Clock, B: Backing = InMemory> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<C>>,
+    pub(crate) backing: PhantomData<B>,
 }
 
 /// What the limit decided before the inner service is called.
@@ -484,7 +488,7 @@ fn device_identifier<'p>(
     }
 }
 
-impl<S, C: Clock> RateLimitService<S, C> {
+impl<S, C: Clock, B: Backing> RateLimitService<S, C, B> {
     /// The call of the in-memory path: decided before the inner service is called.
     #[inline]
     fn call_memory<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future, ResB>
@@ -532,8 +536,7 @@ fn settle<B>(outcome: Outcome) -> Result<Option<RateHeaders>, Response<ShieldBod
     }
 }
 
-#[cfg(not(feature = "redis"))]
-impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C>
+impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C, InMemory>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     C: Clock,
@@ -551,11 +554,11 @@ where
     }
 }
 
-/// With feature `redis` the inner service may be called after Redis answers, from the
-/// response future: it must be `Clone` (the ready service goes with the future, a clone stays),
-/// and it and the request body `Send + 'static`. Nothing more is asked of its future.
-#[cfg(feature = "redis")]
-impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C>
+/// A layer that may keep its limits in Redis calls the inner service after Redis answers,
+/// from the response future: it must be `Clone` (the ready service goes with the future, a
+/// clone stays), and it and the request body `Send + 'static`. Nothing more is asked of its
+/// future. The bounds hold in every build, so that the feature `redis` changes none.
+impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C, Shareable>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
     ReqB: Send + 'static,
@@ -570,9 +573,23 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        if self.shared.redis.is_none() {
-            return self.call_memory(req);
+        #[cfg(feature = "redis")]
+        if self.shared.redis.is_some() {
+            return self.call_shared(req);
         }
+        self.call_memory(req)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl<S, C: Clock> RateLimitService<S, C, Shareable> {
+    /// The call of the Redis path: everything up to the store now, the decision and the
+    /// inner call in the response future.
+    fn call_shared<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future, ResB>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+        ReqB: Send + 'static,
+    {
         let head = RequestHead::of(&req);
         let mut matched = Matched::new();
         if let Some(outcome) = self.shared.matched(&head, &mut matched) {

@@ -61,6 +61,11 @@
 //! who the client is. Input validation depends on your routes, so it is on when you give it
 //! [rules](ShieldBuilder::sanitizer). A layer that is off costs one branch per request.
 //!
+//! The service the shield wraps must be `Clone + Send + 'static`, and its request body
+//! `Send + 'static`, as axum's `Router` and tonic's and hyper-util's services are: `REDIS_URL`
+//! may put the rate limits in Redis, which answers after `call` returns
+//! ([`backing`](crate::rate_limit::backing)).
+//!
 //! API keys usually guard some routes only, so they are not part of the shield: put
 //! [`RequireApiKey`](crate::api_key::RequireApiKey) on those routes (axum's `route_layer`),
 //! inside the shield, and give it the [rate limit's store](ShieldLayer::rate_limit) so its
@@ -78,7 +83,7 @@ use crate::Config;
 use crate::cors::{Cors, CorsLayer};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::CoarseClock;
-use crate::rate_limit::{RateLimit, RateLimitBuilder};
+use crate::rate_limit::{RateLimit, RateLimitBuilder, Shareable};
 use crate::sanitize::InputSanitizerBuilder;
 use crate::secure_headers::{SecureHeaders, SecureHeadersBuilder};
 use crate::security_log::{SecurityLog, SecurityLogLayer};
@@ -125,7 +130,7 @@ pub struct ShieldBuilder {
     security_log: Option<SecurityLogLayer>,
     secure_headers: Option<SecureHeadersBuilder>,
     cors: Option<CorsLayer>,
-    rate_limit: Option<RateLimitBuilder<CoarseClock>>,
+    rate_limit: Option<RateLimitBuilder<CoarseClock, Shareable>>,
     sanitizer: Option<InputSanitizerBuilder>,
 }
 
@@ -134,7 +139,9 @@ impl ShieldBuilder {
     /// `RATE_LIMIT_ENABLED` has it on. It starts as [`RateLimit::from_config`] builds it.
     pub fn rate_limit(
         mut self,
-        f: impl FnOnce(RateLimitBuilder<CoarseClock>) -> RateLimitBuilder<CoarseClock>,
+        f: impl FnOnce(
+            RateLimitBuilder<CoarseClock, Shareable>,
+        ) -> RateLimitBuilder<CoarseClock, Shareable>,
     ) -> Self {
         self.rate_limit = self.rate_limit.map(f);
         self
