@@ -5,13 +5,14 @@
 //! `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3 --noplot`, then
 //! `python3 benches/ratios.py stack_`.
 //!
-//! Instruction counts: with
-//! `STACK_CALLGRIND=<allow|deny>:<tower_shield|tower_governor|bare|headers_only>:<n>` set, the
+//! Instruction counts: with `STACK_CALLGRIND=<case>:<service>:<n>` set (case `allow` or `deny`;
+//! service `tower_shield`, `tower_governor`, `bare`, `headers_only` or `refusal_only`), the
 //! binary skips criterion and sends `n` requests through that service inside `measure`, for
 //! `valgrind --tool=callgrind --toggle-collect='*stack::measure*'` to count (the difference
 //! between two values of `n`, divided, is the cost of one request; see BENCHMARKS.md).
 //! `headers_only` is no limiter at all: the trivial service plus the two draft-10 fields, one
-//! of them rendered per request, which is what any layer that sends them pays.
+//! of them rendered per request, which is what any layer that sends them pays; `refusal_only`
+//! is the 429 a flood gets, made from prepared fields and nothing else.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -90,6 +91,38 @@ fn headers_only() -> impl Service<Request<Body>, Response = Response<Body>, Erro
                 .unwrap(),
         );
         response
+    })
+}
+
+/// A 429 made the way the layer makes a flood's, and nothing else: the prepared five fields
+/// (type, `no-store`, `RateLimit-Policy`, `RateLimit`, `Retry-After`) cloned, the problem
+/// document from static memory. The floor of the deny path, as `headers_only` is of the allow
+/// path.
+fn refusal_only() -> impl Service<
+    Request<Body>,
+    Response = Response<http_body_util::Full<bytes::Bytes>>,
+    Error = Infallible,
+> {
+    let mut prepared = http::HeaderMap::with_capacity(8);
+    for (name, value) in [
+        ("content-type", "application/problem+json"),
+        ("cache-control", "no-store"),
+        ("ratelimit-policy", "\"ip\";q=1;w=3600"),
+        ("ratelimit", "\"ip\";r=0;t=3600"),
+        ("retry-after", "3600"),
+    ] {
+        prepared.insert(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static(value),
+        );
+    }
+    service_fn(move |_req: Request<Body>| {
+        let mut response = Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
+            br#"{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","status":429}"#,
+        )));
+        *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+        *response.headers_mut() = prepared.clone();
+        std::future::ready(Ok::<_, Infallible>(response))
     })
 }
 
@@ -215,6 +248,7 @@ fn callgrind(spec: &str) {
         "tower_governor" => measure(GovernorLayer::new(theirs).layer(inner()), n),
         "bare" => measure(inner(), n),
         "headers_only" => measure(headers_only(), n),
+        "refusal_only" => measure(refusal_only(), n),
         other => panic!("unknown service {other}"),
     }
 }
