@@ -268,8 +268,7 @@ type Labels = HashMap<Box<[u8]>, usize, RandomState>;
 #[derive(Default)]
 struct Summary {
     /// Policy → label → slot. Two levels so that a lookup borrows the caller's `&str`s and
-    /// allocates nothing; a policy entry goes when its last counter does. The default hasher
-    /// (SipHash with random keys) keeps attacker-chosen labels from colliding on purpose.
+    /// allocates nothing; a policy entry goes when its last counter does.
     // foldhash, seeded per process: labels are client-chosen, but at most `capacity` are held,
     // so a collision flood is bounded, and refusals (an attacker's traffic) stay cheap.
     index: HashMap<Arc<str>, Labels, RandomState>,
