@@ -3,7 +3,7 @@
 //! `full_stack/<case>/{tower_shield,anchor,bare}`; `bare` is the service alone, so each stack's
 //! added time is its figure minus `bare`.
 //!
-//! - ours: `Shield::builder(&config)` from `Config::from_lookup` with CORS on for
+//! - ours: `config.shield_builder()` from `Config::from_lookup` with CORS on for
 //!   `https://app.example` (credentials on, the default), the security headers on, the rate
 //!   limit on with a quota that admits every request, and no sanitizer (the anchor has no
 //!   equivalent): SecurityLog ▶ SecureHeaders ▶ Cors ▶ RateLimit;
@@ -61,11 +61,9 @@ use tower_governor::key_extractor::PeerIpKeyExtractor;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 use tower_http::trace::TraceLayer;
-use tower_shield::cors::Cors;
-use tower_shield::rate_limit::RateLimit;
 use tower_shield::secure_headers::SecureHeaders;
-use tower_shield::security_log::SecurityLog;
-use tower_shield::{Config, Shield};
+
+use tower_shield::Config;
 
 mod common;
 use common::now;
@@ -114,7 +112,7 @@ fn config() -> Config {
 }
 
 fn shield_layer() -> tower_shield::ShieldLayer {
-    let layer = Shield::builder(&config()).build().unwrap();
+    let layer = config().shield_builder().build().unwrap();
     assert!(layer.has_secure_headers() && layer.has_cors() && layer.rate_limit().is_some());
     assert!(!layer.has_sanitizer());
     layer
@@ -299,14 +297,29 @@ fn run_stack(stack: &str, n: u64) {
         "bare" => measure(inner(), n),
         "tower_shield" => measure(ours(inner()), n),
         "anchor" => measure(anchor(inner()), n),
-        "ours_log" => measure(SecurityLog::from_config(&config).unwrap().layer(inner()), n),
+        "ours_log" => measure(
+            config
+                .security_log_builder()
+                .unwrap()
+                .build()
+                .unwrap()
+                .layer(inner()),
+            n,
+        ),
         "ours_headers" => measure(SecureHeaders::builder().build().unwrap().layer(inner()), n),
         "ours_cors" => measure(
-            Cors::from_config(&config).unwrap().unwrap().layer(inner()),
+            config
+                .cors_builder()
+                .unwrap()
+                .unwrap()
+                .build()
+                .unwrap()
+                .layer(inner()),
             n,
         ),
         "ours_rate_limit" => measure(
-            RateLimit::from_config(&config)
+            config
+                .rate_limit_builder()
                 .unwrap()
                 .unwrap()
                 .build()

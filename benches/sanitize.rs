@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, Service, service_fn};
-use tower_shield::sanitize::{InputSanitizer, validate_plain_text};
+use tower_shield::sanitize::validate_plain_text;
 
 fn prompt_ascii() -> String {
     let base = "Upbeat indie rock for a long summer drive with friends, windows down, \
@@ -78,7 +78,9 @@ fn layer(c: &mut Criterion) {
     let handler = || {
         service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, Infallible>(Response::new(())) })
     };
-    let layer = InputSanitizer::echotuner().build().unwrap();
+    let layer = tower_shield::config::echotuner_input_rules()
+        .build()
+        .unwrap();
     for (name, prompt) in [
         ("ascii_500", prompt_ascii()),
         ("unicode_500", prompt_unicode()),

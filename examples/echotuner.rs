@@ -84,13 +84,11 @@ use axum::http::Method;
 use axum::response::Json;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
-use tower_shield::config::LogFormat;
+use tower_shield::config::{LogFormat, echotuner_input_rules};
 use tower_shield::limiter::Quota;
 use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
-use tower_shield::sanitize::InputSanitizer;
 use tower_shield::security_log;
-use tower_shield::{Config, ConfigError, Shield};
+use tower_shield::{Config, ConfigError};
 use tracing_subscriber::EnvFilter;
 
 /// Exit code for a configuration that cannot work (a bad variable, an address in use).
@@ -132,6 +130,12 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format(), filter);
+    // The summary of a flood that stops is logged within a second of its window's end.
+    if let Err(error) = security_log::Coalescer::spawn_global_flusher(Duration::from_secs(1)) {
+        eprintln!(
+            "echotuner: no flusher thread ({error}); flood summaries wait for the next event"
+        );
+    }
 
     // Signal handlers go in before the socket opens, so a SIGTERM sent as soon as the server
     // reports that it listens already shuts it down gracefully.
@@ -188,8 +192,9 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     let per = |n, secs| Quota::per(n, Duration::from_secs(secs));
     let (auth, generate, refine, search) =
         (per(5, 60)?, per(10, 300)?, per(20, 300)?, per(100, 60)?);
-    let shield = Shield::builder(config)
-        .rate_limit(|limits| {
+    let shield = config
+        .shield_builder()
+        .map_rate_limit(|limits| {
             limits
                 .exempt(Method::GET, "/config/health")
                 .policy(Policy::new("auth", auth, Scope::ip()).on(Method::POST, "/auth/init"))
@@ -203,12 +208,21 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
                 )
                 .policy(Policy::new("search", search, Scope::session()).on(Method::GET, "/search"))
         })
-        .sanitizer(InputSanitizer::echotuner())
+        .sanitizer(echotuner_input_rules())
         .build()?;
+    // Idle keys are evicted on demand at the store's cap; the sweep gives memory back sooner.
+    if let Some(limiter) = shield.rate_limit() {
+        if let Err(error) = limiter
+            .store()
+            .spawn_sweeper(config.session_cleanup_interval())
+        {
+            eprintln!("echotuner: no sweeper thread ({error}); idle keys are evicted on demand");
+        }
+    }
     // The admin API: the rate limiter's top offenders, for holders of a key in API_KEY_HASHES,
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
     let limiter = shield.rate_limit();
-    let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config)).config(config);
+    let keys = config.require_api_key_builder(config.key_store())?;
     let keys = match limiter {
         Some(l) => keys.limiter_store(l.store().clone()),
         None => keys,

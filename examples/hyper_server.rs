@@ -26,7 +26,7 @@ use tower_shield::client_ip::PeerAddr;
 use tower_shield::limiter::Quota;
 use tower_shield::problem::ShieldBody;
 use tower_shield::rate_limit::{Policy, Scope};
-use tower_shield::{Config, ConfigError, Shield, ShieldLayer};
+use tower_shield::{Config, ConfigError, ShieldLayer};
 
 async fn hello(_req: Request<ShieldBody<Incoming>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut res = Response::new(Full::new(Bytes::from_static(b"{\"hello\":\"world\"}")));
@@ -110,7 +110,8 @@ async fn main() -> ExitCode {
 /// The shield, built once from the environment: a bad value is reported by its name.
 fn shield(config: &Config) -> Result<ShieldLayer, ConfigError> {
     let burst = Quota::per_second(20)?;
-    Shield::builder(config)
-        .rate_limit(|limits| limits.policy(Policy::new("burst", burst, Scope::ip())))
+    config
+        .shield_builder()
+        .map_rate_limit(|limits| limits.policy(Policy::new("burst", burst, Scope::ip())))
         .build()
 }

@@ -64,6 +64,23 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The same problems, with the setting `from` called `to`, in the setting names and in
+    /// the messages that mention it: how an adapter reports a builder's problems under the
+    /// names its users set (`cors.allow_origin` becomes `ALLOWED_ORIGINS`).
+    pub fn renamed(mut self, from: &str, to: &str) -> Self {
+        for p in &mut self.problems {
+            if p.setting == from {
+                p.setting = Cow::Owned(to.to_owned());
+            }
+            if p.message.contains(from) {
+                p.message = p.message.replace(from, to);
+            }
+        }
+        self
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.problems.as_slice() {

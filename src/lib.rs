@@ -46,6 +46,7 @@
 #[cfg(feature = "api-key")]
 pub mod api_key;
 pub mod client_ip;
+#[cfg(feature = "env")]
 pub mod config;
 #[cfg(feature = "cors")]
 pub mod cors;
@@ -69,6 +70,7 @@ pub mod security_log;
 #[cfg(feature = "shield")]
 pub mod shield;
 
+#[cfg(feature = "env")]
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
 #[cfg(feature = "shield")]

@@ -330,6 +330,19 @@ impl<B> ShieldBody<B> {
 /// and checked: wrap a body type without `From<Bytes>` (hyper's `Incoming`) with
 /// [`ShieldBody::inner`] to put the sanitizer, or the whole [`Shield`](crate::Shield), in
 /// front of it.
+impl<B> ShieldBody<ShieldBody<B>> {
+    /// One body out of a body nested by two layers: the inner layer's, or the outer one's
+    /// own bytes.
+    pub(crate) fn flatten(self) -> ShieldBody<B> {
+        match self.kind {
+            Kind::Inner { body } => body,
+            Kind::Full { data } => ShieldBody {
+                kind: Kind::Full { data },
+            },
+        }
+    }
+}
+
 impl<B> From<Bytes> for ShieldBody<B> {
     fn from(data: Bytes) -> Self {
         ShieldBody::full(data)

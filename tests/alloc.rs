@@ -32,14 +32,13 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, service_fn};
+use tower_shield::Config;
 use tower_shield::api_key::{ApiKey, KeyPrefix, KeyRecord, MemoryKeyStore, RequireApiKey};
 use tower_shield::cors::Cors;
 use tower_shield::limiter::{ManualClock, MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimit, Scope};
-use tower_shield::sanitize::InputSanitizer;
 use tower_shield::secure_headers::SecureHeaders;
 use tower_shield::security_log::SecurityLog;
-use tower_shield::{Config, Shield};
 
 mod common;
 use common::alloc::response_and_allocations;
@@ -201,7 +200,9 @@ fn rate_limit_for_a_client_spending_its_quota() {
 
 #[test]
 fn input_sanitizer_without_a_body() {
-    let layer = InputSanitizer::echotuner().build().unwrap();
+    let layer = tower_shield::config::echotuner_input_rules()
+        .build()
+        .unwrap();
     assert_eq!(added(layer.layer(handler()), &[]), 0);
 }
 
@@ -226,13 +227,14 @@ fn the_whole_shield() {
         ("ALLOWED_ORIGINS", ORIGIN),
         ("RATE_LIMIT_REQUESTS_PER_MINUTE", "1000000000"),
     ]);
-    let shield = Shield::builder(&config)
-        .rate_limit(|limits| {
+    let shield = &config
+        .shield_builder()
+        .map_rate_limit(|limits| {
             limits.policy(
                 Policy::new("search", generous(), Scope::session()).on(Method::GET, "/search"),
             )
         })
-        .sanitizer(InputSanitizer::echotuner())
+        .sanitizer(tower_shield::config::echotuner_input_rules())
         .build()
         .unwrap();
     assert!(shield.has_cors() && shield.has_secure_headers() && shield.rate_limit().is_some());
@@ -247,8 +249,8 @@ fn the_whole_shield() {
 
 /// A handler whose response map has no room to spare (what axum's handlers return: a map
 /// holding a content type). It must grow for the layers' fields whatever the shield does; the
-/// shield seeds it with the security headers, cloned with their hashes computed, rather than
-/// inserting them one by one (`shield/reserve.rs`). That costs one allocation more than
+/// security-headers layer seeds it with its headers, cloned with their hashes computed, rather
+/// than inserting them one by one (`Shared::seed` in `secure_headers/layer.rs`). That costs one allocation more than
 /// growing the map once would (the clone's table and entries, then the entries' growth for
 /// the response's own fields, against one new table and entries), counted here against the
 /// same shield with seeding off (a security header set to override, which seeding cannot do).
@@ -273,8 +275,9 @@ fn seeding_a_small_response_map_costs_one_allocation_more_than_growing_it() {
         ("RATE_LIMIT_ENABLED", "false"),
     ]);
     let count = |seeded: bool| {
-        let shield = Shield::builder(&config)
-            .secure_headers(|b| {
+        let shield = &config
+            .shield_builder()
+            .map_secure_headers(|b| {
                 if seeded {
                     b
                 } else {

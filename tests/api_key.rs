@@ -772,8 +772,9 @@ async fn from_config() {
         _ => None,
     })
     .unwrap();
-    let layer = RequireApiKey::builder(MemoryKeyStore::from_config(&config))
-        .config(&config)
+    let layer = config
+        .require_api_key_builder(config.key_store())
+        .unwrap()
         .build()
         .unwrap();
     let lockout = layer.lockout().unwrap();
@@ -886,8 +887,9 @@ fn config_never_turns_secret_key_into_a_pepper_by_itself() {
         _ => None,
     })
     .unwrap();
-    let layer = RequireApiKey::builder(MemoryKeyStore::from_config(&config))
-        .config(&config)
+    let layer = config
+        .require_api_key_builder(config.key_store())
+        .unwrap()
         .build()
         .unwrap();
     let app = wrap(layer);
@@ -917,13 +919,14 @@ async fn guards_an_axum_admin_route_with_the_rate_limiters_store() {
     .unwrap();
 
     let rate_limit = RateLimit::builder()
-        .client_ip(ClientIpStrategy::from_config(&config).unwrap())
+        .client_ip(config.client_ip_strategy().unwrap())
         .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))
         .build()
         .unwrap();
     let monitor = rate_limit.monitor().clone();
-    let require_key = RequireApiKey::builder(MemoryKeyStore::from_config(&config))
-        .config(&config)
+    let require_key = config
+        .require_api_key_builder(config.key_store())
+        .unwrap()
         .limiter_store(rate_limit.store().clone())
         .build()
         .unwrap();

@@ -857,12 +857,12 @@ fn ipv6_prefix_bounds() {
 #[test]
 fn strategy_from_config() {
     let none = Config::from_lookup(|_| None).unwrap();
-    let strategy = ClientIpStrategy::from_config(&none).unwrap();
+    let strategy = none.client_ip_strategy().unwrap();
     assert_eq!(strategy.forwarding_header(), None);
 
     let lookup = |name: &str| (name == "TRUSTED_PROXIES").then(|| "10.0.0.0/8".to_owned());
     let config = Config::from_lookup(lookup).unwrap();
-    let strategy = ClientIpStrategy::from_config(&config).unwrap();
+    let strategy = config.client_ip_strategy().unwrap();
     let got = resolve(
         &strategy,
         "10.0.0.5",
@@ -873,7 +873,7 @@ fn strategy_from_config() {
     let lookup = |name: &str| (name == "TRUSTED_PROXIES").then(|| "0.0.0.0/0".to_owned());
     // Refused either when the configuration is read or when the strategy is built.
     let err = match Config::from_lookup(lookup) {
-        Ok(config) => ClientIpStrategy::from_config(&config).unwrap_err(),
+        Ok(config) => config.client_ip_strategy().unwrap_err(),
         Err(e) => e,
     };
     assert!(

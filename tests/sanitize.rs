@@ -533,7 +533,9 @@ async fn call(
 }
 
 fn echotuner() -> InputSanitizerLayer {
-    InputSanitizer::echotuner().build().unwrap()
+    tower_shield::config::echotuner_input_rules()
+        .build()
+        .unwrap()
 }
 
 fn post_json(body: impl Into<Bytes>) -> Request<TestBody> {
@@ -671,7 +673,7 @@ async fn field_rules_required_lengths_types_patterns() {
 
 #[tokio::test]
 async fn malformed_bodies_are_400() {
-    let layer = InputSanitizer::echotuner()
+    let layer = tower_shield::config::echotuner_input_rules()
         .max_depth(8)
         .max_keys(10)
         .build()
@@ -723,7 +725,7 @@ async fn malformed_bodies_are_400() {
         );
     }
     // 100,000-deep nesting inside the limit is refused by the scan, without recursion.
-    let layer = InputSanitizer::echotuner()
+    let layer = tower_shield::config::echotuner_input_rules()
         .body_limit(1 << 20)
         .build()
         .unwrap();
@@ -769,7 +771,10 @@ async fn wrong_or_missing_content_type_is_415() {
 
 #[tokio::test]
 async fn content_length_over_the_limit_is_413_before_reading() {
-    let layer = InputSanitizer::echotuner().body_limit(100).build().unwrap();
+    let layer = tower_shield::config::echotuner_input_rules()
+        .body_limit(100)
+        .build()
+        .unwrap();
     let seen = Seen::default();
     // The body panics if polled: a 413 proves it was not read.
     let req = Request::post("/playlist/generate")
@@ -827,7 +832,10 @@ async fn content_length_over_the_limit_is_413_before_reading() {
 
 #[tokio::test]
 async fn bodies_without_a_length_are_counted_while_streaming() {
-    let layer = InputSanitizer::echotuner().body_limit(100).build().unwrap();
+    let layer = tower_shield::config::echotuner_input_rules()
+        .body_limit(100)
+        .build()
+        .unwrap();
     let seen = Seen::default();
     // 101 bytes in chunks, no length: refused once the count passes the limit.
     let req = Request::post("/playlist/generate")
@@ -1040,7 +1048,11 @@ fn configuration_errors_are_all_reported() {
     ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
-    assert!(InputSanitizer::echotuner().build().is_ok());
+    assert!(
+        tower_shield::config::echotuner_input_rules()
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]

@@ -128,8 +128,9 @@ async fn a_429_carries_security_and_cors_headers_and_preflights_spend_nothing() 
 
 #[tokio::test]
 async fn the_rate_limit_refuses_before_the_sanitizer_reads_a_body() {
-    let shield = Shield::builder(&config(&[]))
-        .rate_limit(|limits| {
+    let shield = config(&[])
+        .shield_builder()
+        .map_rate_limit(|limits| {
             limits.policy(
                 Policy::new("notes", Quota::per_minute(1).unwrap(), Scope::ip())
                     .on(Method::POST, "/notes"),
@@ -164,8 +165,11 @@ async fn the_rate_limit_refuses_before_the_sanitizer_reads_a_body() {
 
 #[tokio::test]
 async fn the_builder_adjusts_the_configured_headers() {
-    let shield = Shield::builder(&config(&[]))
-        .secure_headers(|headers| headers.csp(Csp::builder().directive("default-src", ["'none'"])))
+    let shield = config(&[])
+        .shield_builder()
+        .map_secure_headers(|headers| {
+            headers.csp(Csp::builder().directive("default-src", ["'none'"]))
+        })
         .build()
         .unwrap();
     let (res, _) = send(&app(shield), request(Method::GET, "/", &[], "")).await;
@@ -177,20 +181,18 @@ async fn the_builder_adjusts_the_configured_headers() {
 
 #[test]
 fn every_problem_of_every_layer_is_reported_at_once() {
-    let err = Shield::builder(&config(&[
-        ("CORS_ENABLED", "true"),
-        ("ALLOWED_ORIGINS", "*"),
-    ]))
-    .secure_headers(|headers| headers.csp(Csp::builder().directive("script-src", ["self"])))
-    .rate_limit(|limits| {
-        limits.policy(Policy::new(
-            "ip",
-            Quota::per_minute(1).unwrap(),
-            Scope::ip(),
-        ))
-    })
-    .build()
-    .unwrap_err();
+    let err = config(&[("CORS_ENABLED", "true"), ("ALLOWED_ORIGINS", "*")])
+        .shield_builder()
+        .map_secure_headers(|headers| headers.csp(Csp::builder().directive("script-src", ["self"])))
+        .map_rate_limit(|limits| {
+            limits.policy(Policy::new(
+                "ip",
+                Quota::per_minute(1).unwrap(),
+                Scope::ip(),
+            ))
+        })
+        .build()
+        .unwrap_err();
     let settings: Vec<&str> = err.problems().iter().map(|p| p.setting()).collect();
     assert!(settings.contains(&"ALLOWED_ORIGINS"), "{err}");
     assert!(settings.iter().any(|s| s.contains("csp")), "{err}");

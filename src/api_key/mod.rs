@@ -164,7 +164,7 @@ pub use service::{RequireApiKeyService, ResponseFuture, X_API_KEY};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, MemoryKeyStore};
 
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::config::{Config, SecretKey};
+use crate::config::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::{Clock, CoarseClock, MemoryStore};
 use layer::Shared;
@@ -246,24 +246,6 @@ impl<K, C: Clock> std::fmt::Debug for RequireApiKeyBuilder<K, C> {
 }
 
 impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
-    /// Settings from the configuration: `MAX_AUTH_ATTEMPTS` and `AUTH_ATTEMPT_TIMEOUT` for
-    /// the lockout, `TRUSTED_PROXIES` for the client address (a bad value is reported by
-    /// [`build`](Self::build)).
-    ///
-    /// `SECRET_KEY` is *not* taken as a pepper here: `API_KEY_HASHES` made the guide's way
-    /// (plain SHA-256) would all stop matching the moment a `SECRET_KEY` is set for another
-    /// purpose, and nothing at start-up could tell. Call [`pepper`](Self::pepper) when the
-    /// hashes were made with it (`cargo run --example keygen -- --pepper`).
-    ///
-    /// The key store is separate: [`MemoryKeyStore::from_config`].
-    pub fn config(mut self, config: &Config) -> Self {
-        self.lockout = Some((config.max_auth_attempts(), config.auth_attempt_timeout()));
-        if let Some(strategy) = self.errors.take(ClientIpStrategy::from_config(config)) {
-            self.client_ip = strategy;
-        }
-        self
-    }
-
     /// The prefix every key must have (default `ech_`); see [`KeyPrefix`] for the rules.
     pub fn prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
         self.prefix = prefix.into();
@@ -351,7 +333,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
 
     /// How the client address is found (default: the peer address; see
     /// [`ClientIpStrategy`]). Behind a reverse proxy use
-    /// [`ClientIpStrategy::from_config`], or every client is the proxy.
+    /// [`Config::client_ip_strategy`](crate::Config::client_ip_strategy), or every client is the proxy.
     pub fn client_ip(mut self, strategy: ClientIpStrategy) -> Self {
         self.client_ip = strategy;
         self

@@ -219,11 +219,6 @@ impl MemoryKeyStore {
         store
     }
 
-    /// A store of the configuration's `API_KEY_HASHES`.
-    pub fn from_config(config: &crate::Config) -> Self {
-        MemoryKeyStore::from_digests(config.api_key_hashes().iter().copied())
-    }
-
     /// Adds `record`, replacing a record of the same digest.
     pub fn insert(&self, record: KeyRecord) {
         let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);

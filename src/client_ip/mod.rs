@@ -452,24 +452,6 @@ impl ClientIpStrategy {
         })
     }
 
-    /// The strategy the EchoTuner configuration asks for: [`trusted_proxies`] from
-    /// `TRUSTED_PROXIES` when it lists any, else [`peer`](Self::peer). `X-Forwarded-For`.
-    ///
-    /// [`trusted_proxies`]: Self::trusted_proxies
-    ///
-    /// # Errors
-    ///
-    /// The problems of [`trusted_proxies`], under the setting `TRUSTED_PROXIES`.
-    pub fn from_config(config: &crate::Config) -> Result<Self, ConfigError> {
-        let proxies = config.trusted_proxies();
-        if proxies.is_empty() {
-            Ok(ClientIpStrategy::peer())
-        } else {
-            ClientIpStrategy::trusted_proxies(proxies.iter().copied())
-                .map_err(|e| e.within("TRUSTED_PROXIES"))
-        }
-    }
-
     /// Read `header` instead of `X-Forwarded-For`. Only that header is read; no effect on
     /// [`peer`](Self::peer), which reads none.
     pub fn header(mut self, header: ForwardingHeader) -> Self {

@@ -95,6 +95,15 @@ use ipnet::IpNet;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::Quota;
 
+mod adapter;
+
+#[cfg(feature = "cors")]
+pub use adapter::ECHOTUNER_EXPOSED_HEADERS;
+#[cfg(feature = "api-key")]
+pub use adapter::ECHOTUNER_KEY_PREFIX;
+#[cfg(feature = "sanitize")]
+pub use adapter::echotuner_input_rules;
+
 const BIND: &str = "BIND";
 const SECURE_HEADERS: &str = "SECURE_HEADERS";
 const CORS_ENABLED: &str = "CORS_ENABLED";

@@ -36,8 +36,7 @@ const LINEAR_EXACT: usize = 8;
 
 /// Answers CORS preflights and adds CORS headers to every response of the wrapped service.
 ///
-/// Built by [`Cors::builder`](super::Cors::builder) or
-/// [`Cors::from_config`](super::Cors::from_config). Cloning is cheap (one shared, immutable
+/// Built by [`Cors::builder`](super::Cors::builder). Cloning is cheap (one shared, immutable
 /// configuration).
 #[derive(Clone)]
 pub struct CorsLayer {
@@ -74,13 +73,6 @@ impl<S> Layer<S> for CorsLayer {
 }
 
 impl CorsLayer {
-    /// How many header fields this layer may add to the response to a request that is not a
-    /// preflight: `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Expose-Headers`
-    /// and `Vary`.
-    pub(crate) fn response_headers(&self) -> usize {
-        2 + usize::from(self.shared.credentials) + usize::from(self.shared.expose.is_some())
-    }
-
     /// Whether this layer allows `origin` (a request's `Origin` value, byte for byte).
     pub fn allows(&self, origin: &str) -> bool {
         self.shared.any_origin
@@ -355,7 +347,6 @@ pub(crate) fn add_vary(headers: &mut HeaderMap, token: &'static str) {
 
 pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
     let mut errors = ConfigErrors::default();
-    let names = b.names;
     let credentials = b.credentials;
     let mut any_origin = false;
     let mut allow_null = b.allow_null;
@@ -367,13 +358,13 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             "*" => {
                 if credentials {
                     errors.push(
-                        names.origins,
+                        super::CORS_ALLOW_ORIGIN_SETTING,
                         format!(
                             "`*` (any origin) together with credentials ({} is true) can never \
                              work: browsers refuse `Access-Control-Allow-Origin: *` on a \
                              credentialed request. List the origins that may call the API, or \
                              turn credentials off for a public API",
-                            names.credentials
+                            super::CORS_ALLOW_CREDENTIALS_SETTING
                         ),
                     );
                 }
@@ -385,7 +376,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
                     allow_null = true;
                 } else {
                     errors.push(
-                        names.origins,
+                        super::CORS_ALLOW_ORIGIN_SETTING,
                         "`null` is sent by sandboxed frames, `file:` and `data:` documents, so \
                          allowing it allows any attacker; remove it (or, knowing this, call \
                          `dangerously_allow_null_origin`)",
@@ -398,13 +389,13 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         let pattern = match OriginPattern::parse(entry) {
             Ok(p) => p,
             Err(e) => {
-                errors.push(names.origins, format!("origin {e}"));
+                errors.push(super::CORS_ALLOW_ORIGIN_SETTING, format!("origin {e}"));
                 continue;
             }
         };
         if credentials && !pattern.is_secure() {
             errors.push(
-                names.origins,
+                super::CORS_ALLOW_ORIGIN_SETTING,
                 format!(
                     "`{entry}` is plain http with credentials: anyone on the network path can \
                      put script on that origin and read the API as the user. Use https \
@@ -415,7 +406,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         if let Some(suffix) = pattern.subdomains_of() {
             if credentials && is_public_suffix(suffix) {
                 errors.push(
-                    names.origins,
+                    super::CORS_ALLOW_ORIGIN_SETTING,
                     format!(
                         "`{entry}` covers every site under the public suffix `{suffix}`, which \
                          anyone can register; with credentials any of them could read the API \
@@ -430,7 +421,10 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         if let Some(origin) = pattern.as_origin() {
             match HeaderValue::from_str(origin.as_str()) {
                 Ok(v) => exact.push(crate::interned::value(v)),
-                Err(_) => errors.push(names.origins, format!("`{entry}` is not a header value")),
+                Err(_) => errors.push(
+                    super::CORS_ALLOW_ORIGIN_SETTING,
+                    format!("`{entry}` is not a header value"),
+                ),
             }
         }
         patterns.push(pattern);
@@ -441,7 +435,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
 
     if any_origin && (!exact.is_empty() || !patterns.is_empty() || b.origin_fn.is_some()) {
         errors.push(
-            names.origins,
+            super::CORS_ALLOW_ORIGIN_SETTING,
             "`*` (any origin) together with a list of origins: choose one",
         );
     }
@@ -457,7 +451,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             " or `*` for a public API"
         };
         errors.push(
-            names.origins,
+            super::CORS_ALLOW_ORIGIN_SETTING,
             format!(
                 "no origin is allowed: list the origins that may call the API, such as \
                  `https://app.example.com`{hint}"

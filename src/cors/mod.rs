@@ -139,22 +139,24 @@ pub use origin::{Origin, OriginError, OriginPattern, Scheme};
 pub use preflight::is_preflight;
 pub use service::CorsService;
 
-use crate::config::Config;
 use crate::error::ConfigError;
 
 /// A predicate over a request's `Origin` value, the escape hatch of
 /// [`CorsBuilder::allow_origin_fn`].
 pub(crate) type OriginFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-/// Entry point: [`Cors::builder`] and [`Cors::from_config`].
+/// The response headers exposed by default: the rate limit's, so that browser code can read
+/// when to retry.
+pub const DEFAULT_EXPOSED_HEADERS: [&str; 3] = ["Retry-After", "RateLimit", "RateLimit-Policy"];
+
+/// Entry point: [`Cors::builder`].
 #[derive(Debug, Clone, Copy)]
 pub struct Cors;
 
 impl Cors {
-    /// A builder with no origin allowed yet, no credentials, the EchoTuner guide's methods
-    /// (`GET, POST, PUT, DELETE, OPTIONS`), any request header but `Authorization`, exposed
-    /// `X-Total-Count, X-Page-Count, Retry-After, RateLimit, RateLimit-Policy`, a max age of
-    /// 600 s and `204` preflights.
+    /// A builder with no origin allowed yet, no credentials, the methods
+    /// `GET, POST, PUT, DELETE, OPTIONS`, any request header but `Authorization`, the
+    /// [`DEFAULT_EXPOSED_HEADERS`] exposed, a max age of 600 s and `204` preflights.
     pub fn builder() -> CorsBuilder {
         CorsBuilder {
             origins: Vec::new(),
@@ -167,76 +169,18 @@ impl Cors {
                 .into(),
             headers: Vec::new(),
             any_header: true,
-            expose: [
-                "X-Total-Count",
-                "X-Page-Count",
-                "Retry-After",
-                "RateLimit",
-                "RateLimit-Policy",
-            ]
-            .map(String::from)
-            .into(),
+            expose: DEFAULT_EXPOSED_HEADERS.map(String::from).into(),
             max_age: MaxAge::DEFAULT,
             preflight_status: StatusCode::NO_CONTENT,
             inner_headers: InnerHeaders::Replace,
-            names: Names::BUILDER,
         }
     }
-
-    /// The layer the EchoTuner environment asks for: `None` unless `CORS_ENABLED`; else
-    /// [`Cors::builder`] with `ALLOWED_ORIGINS` (exact origins and patterns; `*` alone means
-    /// public mode), `CORS_ALLOW_CREDENTIALS`, and `Authorization` allowed besides any other
-    /// request header.
-    ///
-    /// Every problem names the variable to fix: an empty `ALLOWED_ORIGINS`, `*` with
-    /// credentials, or a malformed origin (named, with a "did you mean").
-    ///
-    /// ```
-    /// use tower_shield::Config;
-    /// use tower_shield::cors::Cors;
-    ///
-    /// let env = |vars: &'static [(&'static str, &'static str)]| {
-    ///     Config::from_lookup(move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
-    /// };
-    /// let config = env(&[("CORS_ENABLED", "true"), ("ALLOWED_ORIGINS", "https://app.example.com")])?;
-    /// assert!(Cors::from_config(&config)?.is_some());
-    ///
-    /// let config = env(&[("CORS_ENABLED", "true"), ("ALLOWED_ORIGINS", "*")])?;
-    /// let err = Cors::from_config(&config).unwrap_err();
-    /// assert_eq!(err.problems()[0].setting(), "ALLOWED_ORIGINS");
-    /// # Ok::<(), tower_shield::ConfigError>(())
-    /// ```
-    pub fn from_config(config: &Config) -> Result<Option<CorsLayer>, ConfigError> {
-        if !config.cors_enabled() {
-            return Ok(None);
-        }
-        let mut builder = Cors::builder()
-            .allow_origins(config.allowed_origins())
-            .allow_credentials(config.cors_allow_credentials())
-            .allow_headers(["authorization"])
-            .allow_any_header();
-        builder.names = Names::ENV;
-        builder.build().map(Some)
-    }
 }
 
-/// The setting names errors are reported under.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Names {
-    pub(crate) origins: &'static str,
-    pub(crate) credentials: &'static str,
-}
-
-impl Names {
-    const BUILDER: Names = Names {
-        origins: "cors.allow_origin",
-        credentials: "cors.allow_credentials",
-    };
-    const ENV: Names = Names {
-        origins: "ALLOWED_ORIGINS",
-        credentials: "CORS_ALLOW_CREDENTIALS",
-    };
-}
+/// The setting name of problems with the allowed origins.
+pub(crate) const CORS_ALLOW_ORIGIN_SETTING: &str = "cors.allow_origin";
+/// The setting name of problems with credentials.
+pub(crate) const CORS_ALLOW_CREDENTIALS_SETTING: &str = "cors.allow_credentials";
 
 /// How long a browser may cache a preflight's answer (`Access-Control-Max-Age`).
 ///
@@ -290,6 +234,7 @@ pub enum InnerHeaders {
 /// Builds a [`CorsLayer`]; see the [module documentation](self). [`CorsBuilder::build`] checks
 /// every setting and reports every problem at once.
 #[must_use]
+#[derive(Clone)]
 pub struct CorsBuilder {
     origins: Vec<String>,
     origin_fn: Option<OriginFn>,
@@ -303,7 +248,6 @@ pub struct CorsBuilder {
     max_age: MaxAge,
     preflight_status: StatusCode,
     inner_headers: InnerHeaders,
-    names: Names,
 }
 
 impl fmt::Debug for CorsBuilder {

@@ -11,7 +11,7 @@
 //! Which one a layer is comes from how it was built, never from the features compiled in:
 //! [`RateLimit::builder`](super::RateLimit::builder) makes an [`InMemory`] layer,
 //! [`RateLimitBuilder::redis`](super::RateLimitBuilder::redis) (feature `redis`) and
-//! [`RateLimit::from_config`](super::RateLimit::from_config) make a [`Shareable`] one. The
+//! [`Config::rate_limit_builder`](crate::Config::rate_limit_builder) make a [`Shareable`] one. The
 //! configured layer is [`Shareable`] in every build: `REDIS_URL` chooses the store at run time,
 //! and a bound that appeared with the feature would break a crate that never asked for it once
 //! something else in its dependency graph turns `redis` on.
@@ -63,7 +63,7 @@
 //! #     async move { Ok::<_, Infallible>(Response::new(body)) }
 //! # }));
 //! let config = Config::from_lookup(|_| None)?;
-//! let layer = RateLimit::from_config(&config)?.expect("on by default").build()?;
+//! let layer = config.rate_limit_builder()?.expect("on by default").build()?;
 //! // error: `UnsyncBoxService` is neither `Clone` nor `Send`
 //! let res = layer.layer(handler).oneshot(Request::new(String::new())).await?;
 //! # Ok(())

@@ -50,11 +50,6 @@ impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitLayer<C, B> {
 }
 
 impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
-    /// How many header fields this layer may add to a response it lets through.
-    pub(crate) fn response_headers(&self) -> usize {
-        if self.shared.legacy_headers { 5 } else { 2 }
-    }
-
     /// The monitor of refusals, for a "top offenders" view.
     pub fn monitor(&self) -> &Arc<RateLimitMonitor> {
         &self.shared.monitor

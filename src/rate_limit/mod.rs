@@ -101,115 +101,11 @@ impl RateLimit {
     }
 }
 
-impl RateLimit {
-    /// The limits the configuration asks for, as a builder to add route policies and
-    /// exemptions to, or `None` when `RATE_LIMIT_ENABLED` is false:
-    ///
-    /// - the policy `"ip"`: `RATE_LIMIT_REQUESTS_PER_MINUTE` per `RATE_LIMIT_WINDOW_SECONDS`
-    ///   per client IP on every route;
-    /// - the client found by [`ClientIpStrategy::from_config`] (`TRUSTED_PROXIES`);
-    /// - at most `MAX_DEVICES_PER_USER` new device ids per client per
-    ///   `DEVICE_REGISTRATION_TIMEOUT`;
-    /// - an in-memory store swept every `SESSION_CLEANUP_INTERVAL`;
-    /// - with `REDIS_URL` (feature `redis`), the limits kept in Redis with
-    ///   `RATE_LIMIT_STORE_FAILURE`, and keys derived from `SECRET_KEY`, which is then
-    ///   required so that every instance's keys agree.
-    ///
-    /// `REDIS_URL` without the feature, or without `SECRET_KEY`, is an error even when the
-    /// limits are off: a deployment that asks for shared state never runs without it
-    /// unnoticed.
-    ///
-    /// ```
-    /// use http::Method;
-    /// use tower_shield::Config;
-    /// use tower_shield::limiter::Quota;
-    /// use tower_shield::rate_limit::{Policy, RateLimit, Scope};
-    ///
-    /// let config = Config::from_lookup(|name| (name == "RATE_LIMIT_REQUESTS_PER_MINUTE").then(|| "120".into()))?;
-    /// let layer = RateLimit::from_config(&config)?
-    ///     .map(|limits| {
-    ///         limits
-    ///             .exempt(Method::GET, "/health")
-    ///             .policy(Policy::new("login", Quota::per_minute(5)?, Scope::ip()).on(Method::POST, "/login"))
-    ///             .build()
-    ///     })
-    ///     .transpose()?;
-    /// assert!(layer.is_some());
-    /// # Ok::<(), tower_shield::ConfigError>(())
-    /// ```
-    ///
-    /// The layer is [`Shareable`] whether or not this build has Redis support, so that what it
-    /// asks of the inner service does not depend on the features compiled in.
-    pub fn from_config(
-        config: &crate::Config,
-    ) -> Result<Option<RateLimitBuilder<CoarseClock, Shareable>>, ConfigError> {
-        let redis = shared_store(config)?;
-        if !config.rate_limit_enabled() {
-            return Ok(None);
-        }
-        let store = Arc::new(MemoryStore::builder().build()?);
-        // The store's hard key cap holds without the sweeper; it only gives memory back sooner.
-        if let Err(error) = store.spawn_sweeper(config.session_cleanup_interval()) {
-            tracing::warn!(%error, "no sweeper thread; idle keys are evicted on demand");
-        }
-        let builder = RateLimit::builder()
-            .store(store)
-            .client_ip(ClientIpStrategy::from_config(config)?)
-            .policy(Policy::new("ip", config.rate_limit_quota(), Scope::ip()))
-            .device_rotation(
-                config.max_devices_per_user(),
-                config.device_registration_timeout(),
-            )
-            .backed();
-        #[cfg(feature = "redis")]
-        let builder = match redis {
-            Some(store) => builder.redis(store, config.rate_limit_store_failure()),
-            None => builder,
-        };
-        #[cfg(not(feature = "redis"))]
-        if let Some(never) = redis {
-            match never {}
-        }
-        Ok(Some(builder))
-    }
-}
-
-/// The Redis store `REDIS_URL` names, after making keys agree across instances.
-#[cfg(feature = "redis")]
-fn shared_store(config: &crate::Config) -> Result<Option<crate::limiter::RedisStore>, ConfigError> {
-    let Some(url) = config.redis_url() else {
-        return Ok(None);
-    };
-    match config.secret_key() {
-        Some(secret) => crate::limiter::Key::use_secret(secret.as_bytes())?,
-        None => {
-            return Err(ConfigError::new(
-                "SECRET_KEY",
-                "REDIS_URL is set but SECRET_KEY is not: instances sharing one Redis must hash \
-                 device and session ids with the same secret, or their limits are not shared; \
-                 set SECRET_KEY to the same value (at least 32 bytes) on every instance",
-            ));
-        }
-    }
-    crate::limiter::RedisStore::open(url).map(Some)
-}
-
-#[cfg(not(feature = "redis"))]
-fn shared_store(config: &crate::Config) -> Result<Option<std::convert::Infallible>, ConfigError> {
-    match config.redis_url() {
-        Some(_) => Err(ConfigError::new(
-            "REDIS_URL",
-            "REDIS_URL is set but this build has no Redis support: build with `--features redis`",
-        )),
-        None => Ok(None),
-    }
-}
-
 /// Builds a [`RateLimitLayer`]; [`build`](Self::build) reports every problem at once.
 ///
 /// `B` is where the limits may be kept ([`backing`]): [`InMemory`] unless
 /// [`redis`](Self::redis) was called or the builder came from
-/// [`RateLimit::from_config`].
+/// [`Config::rate_limit_builder`](crate::Config::rate_limit_builder).
 pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     store: Option<Arc<MemoryStore<C>>>,
     client_ip: ClientIpStrategy,
@@ -248,7 +144,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     }
 
     /// The same settings, for a layer kept in `A`.
-    fn backed<A: Backing>(mut self) -> RateLimitBuilder<C, A> {
+    pub(crate) fn backed<A: Backing>(mut self) -> RateLimitBuilder<C, A> {
         let store = self.store.take();
         self.rebuild(store)
     }

@@ -132,11 +132,10 @@ use crate::route::Route;
 use layer::Shared;
 use rules::{BodyRule, JsonLimits, QueryRule};
 
-/// The EchoTuner device and session id rule: `^[A-Za-z0-9_-]{1,64}$`.
+/// An opaque identifier (a device or session id): `^[A-Za-z0-9_-]{1,64}$`.
 pub const ID_PATTERN: Pattern = Pattern::ascii_id(1, 64);
 
-/// Entry point: [`InputSanitizer::builder`], or [`InputSanitizer::echotuner`] for the reference
-/// server's rules.
+/// Entry point: [`InputSanitizer::builder`].
 #[derive(Debug, Clone, Copy)]
 pub struct InputSanitizer;
 
@@ -152,55 +151,6 @@ impl InputSanitizer {
             max_depth: 32,
             max_keys: 1000,
         }
-    }
-
-    /// The reference server's rules, ready to [`build`](InputSanitizerBuilder::build) or to
-    /// extend:
-    ///
-    /// - `X-Device-ID`, when sent, exactly once and `^[A-Za-z0-9_-]{1,64}$` (the rate-limit
-    ///   layer's device scope makes it required where it counts);
-    /// - `POST /playlist/*` bodies are JSON with `prompt` (required, 1–500 characters after
-    ///   trimming, plain text), `session_id` and `device_id` (required,
-    ///   `^[A-Za-z0-9_-]{1,64}$`);
-    /// - `GET /search`: `q`, when sent, once, at most 200 characters of plain text;
-    /// - a 64 KiB body limit.
-    ///
-    /// It is exactly:
-    ///
-    /// ```
-    /// use http::Method;
-    /// use tower_shield::sanitize::{Field, HeaderRule, InputSanitizer, ID_PATTERN};
-    ///
-    /// let layer = InputSanitizer::builder()
-    ///     .header(HeaderRule::new("x-device-id", ID_PATTERN))
-    ///     .json_body(Method::POST, "/playlist/*", [
-    ///         Field::new("prompt").required().length(1, 500).plain_text(),
-    ///         Field::new("session_id").required().pattern(ID_PATTERN),
-    ///         Field::new("device_id").required().pattern(ID_PATTERN),
-    ///     ])
-    ///     .query(Method::GET, "/search", [Field::new("q").length(0, 200).plain_text()])
-    ///     .body_limit(64 * 1024)
-    ///     .build()?;
-    /// # Ok::<(), tower_shield::ConfigError>(())
-    /// ```
-    pub fn echotuner() -> InputSanitizerBuilder {
-        InputSanitizer::builder()
-            .header(HeaderRule::new("x-device-id", ID_PATTERN))
-            .json_body(
-                Method::POST,
-                "/playlist/*",
-                [
-                    Field::new("prompt").required().length(1, 500).plain_text(),
-                    Field::new("session_id").required().pattern(ID_PATTERN),
-                    Field::new("device_id").required().pattern(ID_PATTERN),
-                ],
-            )
-            .query(
-                Method::GET,
-                "/search",
-                [Field::new("q").length(0, 200).plain_text()],
-            )
-            .body_limit(64 * 1024)
     }
 }
 

@@ -17,8 +17,8 @@ use super::{Merge, SecureHeadersBuilder, SkipSecureHeaders};
 use crate::error::{ConfigError, ConfigErrors};
 
 const REPORTING_ENDPOINTS: HeaderName = HeaderName::from_static("reporting-endpoints");
-/// Header fields a seeded response has room for besides the static headers: its own and
-/// those of the layers inside the shield (rate limit, CORS, security log: eight at most).
+/// The most fields of its own a response may have for [`Shared::seed`] to put them back over a
+/// clone of the static headers; a clone also has this much room for the fields added later.
 const SEED_ROOM: usize = 32;
 
 /// Adds security headers to every response of the wrapped service, and removes banners.
@@ -59,21 +59,6 @@ impl<S> Layer<S> for SecureHeadersLayer {
 }
 
 impl SecureHeadersLayer {
-    /// How many header fields this layer may add to a response.
-    pub(crate) fn response_headers(&self) -> usize {
-        self.shared.reserve
-    }
-
-    /// Whether [`seed`](Self::seed) can give a response this layer's static headers.
-    pub(crate) fn seeds(&self) -> bool {
-        self.shared.seed.is_some()
-    }
-
-    /// Gives a handler's response this layer's static headers at once ([`Shared::seed`]).
-    pub(crate) fn seed(&self, headers: &mut HeaderMap, room: usize) -> bool {
-        self.shared.seed(headers, room)
-    }
-
     /// The headers this layer sends on a response to a plain request (no HSTS, no nonce),
     /// in order. Useful to check a configuration, or to decorate a response built outside
     /// the layer.
@@ -127,18 +112,7 @@ pub(crate) struct Shared {
     pub(crate) reserve: usize,
     /// The static headers as a map, when every one of them yields to a value the response
     /// already has ([`Merge::KeepExisting`], the default): see [`seed`](Self::seed).
-    pub(crate) seed: Option<Seed>,
-}
-
-/// The static headers, ready to be cloned into a response.
-#[derive(Debug)]
-pub(crate) struct Seed {
-    headers: HeaderMap,
-    /// The last static header, whose value in `headers` is this seed's own copy of the text:
-    /// nothing but a clone of this seed carries those very bytes (the layer hands out the
-    /// shared copy, [`SecureHeadersLayer::static_headers`], and other layers theirs), so
-    /// finding them in a response proves it was seeded here.
-    marker: (HeaderName, HeaderValue),
+    pub(crate) seed: Option<HeaderMap>,
 }
 
 impl Shared {
@@ -154,9 +128,9 @@ impl Shared {
         if matches!(skip, Some(s) if s.skips_all()) {
             return;
         }
-        let _ = headers.try_reserve(self.reserve);
         let skipped = |name: &HeaderName| skip.is_some_and(|s| s.skips(name));
-        if !self.seeded(headers) {
+        if skip.is_some() || !self.seed(headers) {
+            let _ = headers.try_reserve(self.reserve);
             for s in self.statics.iter() {
                 if !skipped(&s.name) {
                     put(headers, &s.name, s.value.clone(), s.merge);
@@ -184,22 +158,23 @@ impl Shared {
         }
     }
 
-    /// Gives a handler's response every static header at once, with room for `room` more
-    /// fields; whether it did (only when every static header yields to the response's own).
+    /// Gives a response every static header at once; whether it did (only when its map would
+    /// have to grow for them anyway, every static header yields to the response's own, and the
+    /// response has few fields).
     ///
-    /// Each insertion into a `HeaderMap` hashes the name byte by byte and probes the table,
-    /// about 370 instructions a header. A clone of [`seed`](Self::seed) brings all the static
-    /// headers with their hashes already computed; the response's own fields (usually one or
-    /// two) are then put back over them, so that they win as [`Merge::KeepExisting`] says.
-    /// [`apply`](Self::apply) later sees the seeded values and does not add them again.
-    pub(crate) fn seed(&self, headers: &mut HeaderMap, room: usize) -> bool {
-        // A response with many fields of its own is left to `apply`: putting them all back
-        // would cost more than it saves (and a map can never fill up here, losing one).
-        let Some(seed) = self.seed.as_ref().filter(|_| headers.len() <= SEED_ROOM) else {
+    /// Inserting into a `HeaderMap` hashes the name byte by byte; a clone of the prepared map
+    /// brings the static headers with their hashes, and the response's own fields (usually a
+    /// handful) are put back over them, so that they win as [`Merge::KeepExisting`] says.
+    fn seed(&self, headers: &mut HeaderMap) -> bool {
+        let must_grow = headers.capacity().saturating_sub(headers.keys_len()) < self.reserve;
+        let Some(seed) = self
+            .seed
+            .as_ref()
+            .filter(|_| must_grow && headers.len() <= SEED_ROOM)
+        else {
             return false;
         };
-        let own = std::mem::replace(headers, seed.headers.clone());
-        let _ = headers.try_reserve(own.len() + room);
+        let own = std::mem::replace(headers, seed.clone());
         let mut last: Option<HeaderName> = None;
         for (name, value) in own {
             match name {
@@ -216,18 +191,6 @@ impl Shared {
             }
         }
         true
-    }
-
-    /// Whether `headers` were [seeded](Self::seed) by this layer: the seed's marker is there
-    /// with the seed's own bytes. A response that replaced the marker's header with its own
-    /// value is decorated header by header, to the same result.
-    fn seeded(&self, headers: &HeaderMap) -> bool {
-        self.seed.as_ref().is_some_and(|seed| {
-            let (name, value) = &seed.marker;
-            headers
-                .get(name)
-                .is_some_and(|v| v.as_bytes().as_ptr() == value.as_bytes().as_ptr())
-        })
     }
 
     fn remove_banners(&self, headers: &mut HeaderMap) {
@@ -589,25 +552,16 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
 
     let reserve = statics.len() + spliced.len() + usize::from(hsts.is_some());
     let seed = statics
-        .split_last()
-        .filter(|_| statics.iter().all(|s| s.merge == Merge::KeepExisting))
-        .and_then(|(last, others)| {
-            // A clone keeps this table's size: room for the response's own fields and the
-            // other layers', so that only the entries grow once the response's are back.
+        .iter()
+        .all(|s| s.merge == Merge::KeepExisting)
+        .then(|| {
+            // A clone keeps this table's size: room for the response's fields and those added
+            // after this layer, so that only the entries grow once the response's are back.
             let mut headers = HeaderMap::with_capacity(statics.len() + SEED_ROOM);
-            for s in others {
+            for s in &statics {
                 let _ = headers.try_append(s.name.clone(), s.value.clone());
             }
-            // The marker's bytes are the seed's alone (not interned); cloned once here so
-            // that the clones made per response only count references.
-            let own = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(last.value.as_bytes()))
-                .ok()?;
-            drop(own.clone());
-            let _ = headers.try_append(last.name.clone(), own.clone());
-            Some(Seed {
-                headers,
-                marker: (last.name.clone(), own),
-            })
+            headers
         });
     let remove_set = (remove.len() > 8).then(|| remove.iter().cloned().collect());
     errors.finish(|| {

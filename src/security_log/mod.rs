@@ -309,24 +309,6 @@ impl SecurityLog {
     pub fn builder() -> SecurityLogBuilder {
         SecurityLogBuilder::default()
     }
-
-    /// The layer for a [`Config`](crate::Config): its trusted proxies decide the client
-    /// address, as for the rate limit. It also starts the global coalescer's flusher
-    /// ([`Coalescer::spawn_global_flusher`], every second), so the summary of a flood that
-    /// stops is logged within a second of its window's end.
-    ///
-    /// # Errors
-    ///
-    /// The [`ConfigError`] of [`ClientIpStrategy::from_config`].
-    pub fn from_config(config: &crate::Config) -> Result<SecurityLogLayer, ConfigError> {
-        // Without the thread, summaries still go out with the next event and at shutdown.
-        if let Err(error) = Coalescer::spawn_global_flusher(std::time::Duration::from_secs(1)) {
-            tracing::warn!(%error, "no flusher thread; flood summaries wait for the next event");
-        }
-        SecurityLog::builder()
-            .client_ip(ClientIpStrategy::from_config(config)?)
-            .build()
-    }
 }
 
 /// Builds a [`SecurityLogLayer`]; start from [`SecurityLog::builder`].

@@ -1,27 +1,16 @@
 use tower_layer::Layer;
 
-use super::reserve::ReserveHeaders;
+use super::service::ShieldService;
 use super::toggle::{PassThrough, Toggle};
-use crate::cors::{CorsLayer, CorsService};
+use crate::cors::CorsLayer;
 use crate::limiter::CoarseClock;
-use crate::rate_limit::{RateLimitLayer, RateLimitService, Shareable};
-use crate::sanitize::{InputSanitizerLayer, InputSanitizerService};
-use crate::secure_headers::{SecureHeadersLayer, SecureHeadersService};
-use crate::security_log::{SecurityLogLayer, SecurityLogService};
+use crate::rate_limit::{RateLimitLayer, Shareable};
+use crate::sanitize::InputSanitizerLayer;
+use crate::secure_headers::SecureHeadersLayer;
+use crate::security_log::SecurityLogLayer;
 
-type Reserved<S> = ReserveHeaders<S>;
-type Sanitized<S> = Toggle<InputSanitizerService<Reserved<S>>, PassThrough<Reserved<S>>>;
-type Limited<S> =
-    Toggle<RateLimitService<Sanitized<S>, CoarseClock, Shareable>, PassThrough<Sanitized<S>>>;
-type CorsChecked<S> = Toggle<CorsService<Limited<S>>, PassThrough<Limited<S>>>;
-type Headed<S> = Toggle<SecureHeadersService<CorsChecked<S>>, CorsChecked<S>>;
-
-/// The whole stack around `S`, outermost first: security log, security headers, CORS, rate
-/// limit, input sanitizer. Layers the configuration leaves off pass requests straight through.
-pub type ShieldService<S> = SecurityLogService<Headed<S>>;
-
-/// Applies every enabled layer in the order of [`Shield`](super::Shield)'s docs. Cloning it
-/// shares the layers' state (limits, monitor, caches).
+/// Applies every layer it was built with, in the order of [`Shield`](super::Shield)'s docs.
+/// Cloning it shares the layers' state (limits, monitor, caches).
 #[derive(Clone, Debug)]
 pub struct ShieldLayer {
     pub(super) security_log: SecurityLogLayer,
@@ -54,31 +43,24 @@ impl ShieldLayer {
     }
 }
 
+fn toggle<L: Layer<S>, S>(layer: Option<&L>, inner: S) -> Toggle<L::Service, PassThrough<S>> {
+    match layer {
+        Some(l) => Toggle::On(l.layer(inner)),
+        None => Toggle::Off(PassThrough::new(inner)),
+    }
+}
+
 impl<S> Layer<S> for ShieldLayer {
     type Service = ShieldService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let added = 1 // the security log's request id
-            + self.secure_headers.as_ref().map_or(0, SecureHeadersLayer::response_headers)
-            + self.cors.as_ref().map_or(0, CorsLayer::response_headers)
-            + self.rate_limit.as_ref().map_or(0, RateLimitLayer::response_headers);
-        let inner = ReserveHeaders::new(inner, added, self.secure_headers.as_ref());
-        let inner = match &self.sanitizer {
-            Some(l) => Toggle::On(l.layer(inner)),
-            None => Toggle::Off(PassThrough::new(inner)),
-        };
-        let inner = match &self.rate_limit {
-            Some(l) => Toggle::On(l.layer(inner)),
-            None => Toggle::Off(PassThrough::new(inner)),
-        };
-        let inner = match &self.cors {
-            Some(l) => Toggle::On(l.layer(inner)),
-            None => Toggle::Off(PassThrough::new(inner)),
-        };
+        let inner = toggle(self.sanitizer.as_ref(), inner);
+        let inner = toggle(self.rate_limit.as_ref(), inner);
+        let inner = toggle(self.cors.as_ref(), inner);
         let inner = match &self.secure_headers {
             Some(l) => Toggle::On(l.layer(inner)),
             None => Toggle::Off(inner),
         };
-        self.security_log.layer(inner)
+        ShieldService::new(self.security_log.layer(inner))
     }
 }

@@ -1,24 +1,24 @@
-//! The whole protection from one [`Config`]: every enabled layer, in the right order, as one
-//! layer.
+//! Every layer in the right order, as one layer.
 //!
 //! ```
 //! use std::net::SocketAddr;
 //! use axum::{Router, routing::get};
 //! use http::{Method, Request, StatusCode};
 //! use tower::ServiceExt;
-//! use tower_shield::{Config, Shield};
+//! use tower_shield::Shield;
 //! use tower_shield::limiter::Quota;
-//! use tower_shield::rate_limit::{Policy, Scope};
+//! use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+//! use tower_shield::secure_headers::SecureHeaders;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = Config::from_lookup(|_| None)?; // in a server: Config::from_env()?
-//! let shield = Shield::builder(&config)
-//!     .rate_limit(|limits| {
-//!         limits
+//! let shield = Shield::builder()
+//!     .secure_headers(SecureHeaders::builder())
+//!     .rate_limit(
+//!         RateLimit::builder()
 //!             .exempt(Method::GET, "/health")
-//!             .policy(Policy::new("login", Quota::per_minute(5).unwrap(), Scope::ip()).on(Method::POST, "/login"))
-//!     })
+//!             .policy(Policy::new("login", Quota::per_minute(5)?, Scope::ip()).on(Method::POST, "/login")),
+//!     )
 //!     .build()?;
 //! let app = Router::new()
 //!     .route("/health", get(|| async { "ok" }))
@@ -36,16 +36,15 @@
 //! # }
 //! ```
 //!
+//! With feature `env`, `Shield::from_config` builds the layers the EchoTuner environment
+//! variables enable ([`Config::shield_builder`](crate::Config::shield_builder) to adjust them
+//! first).
+//!
 //! The order, outermost first, is the one a request should meet:
 //!
 //! ```text
 //! SecurityLog ─▶ SecureHeaders ─▶ Cors ─▶ RateLimit ─▶ InputSanitizer ─▶ your service
 //! ```
-//!
-//! Around your service sits one more step, [`ReserveHeaders`]: it makes room in your
-//! response's header map for every field the layers add, once, and when the map would have
-//! to grow for that anyway, it brings the security headers in one clone (their names hashed
-//! when the layer was built) with your response's own fields put back over them.
 //!
 //! - the security log outermost, so that every answer below it, refusals included, is in
 //!   the request's span and its auth outcome is logged;
@@ -55,16 +54,14 @@
 //! - the rate limit before the sanitizer, so that a flood of bad bodies is refused before
 //!   any of them is read.
 //!
-//! Which layers are on is the configuration's business: `SECURE_HEADERS`, `CORS_ENABLED`
-//! (with `ALLOWED_ORIGINS`, `CORS_ALLOW_CREDENTIALS`), `RATE_LIMIT_ENABLED` (with the
-//! settings [`RateLimit::from_config`] reads), `TRUSTED_PROXIES` for every layer that asks
-//! who the client is. Input validation depends on your routes, so it is on when you give it
-//! [rules](ShieldBuilder::sanitizer). A layer that is off costs one branch per request.
+//! The security log is always on; every other layer is on when you give it its builder. A
+//! layer that is off costs one branch per request. Each layer writes its own headers, as it
+//! does alone; the shield adds no protocol between them. Its responses have one body type,
+//! [`ShieldBody`](crate::problem::ShieldBody) over your service's body.
 //!
 //! The service the shield wraps must be `Clone + Send + 'static`, and its request body
-//! `Send + 'static`, as axum's `Router` and tonic's and hyper-util's services are: `REDIS_URL`
-//! may put the rate limits in Redis, which answers after `call` returns
-//! ([`backing`](crate::rate_limit::backing)).
+//! `Send + 'static`, as axum's `Router` and tonic's and hyper-util's services are: the rate
+//! limit's store may answer after `call` returns (Redis).
 //!
 //! API keys usually guard some routes only, so they are not part of the shield: put
 //! [`RequireApiKey`](crate::api_key::RequireApiKey) on those routes (axum's `route_layer`),
@@ -72,72 +69,84 @@
 //! lockout shares it.
 
 mod layer;
-mod reserve;
+mod service;
 mod toggle;
 
-pub use layer::{ShieldLayer, ShieldService};
-pub use reserve::{ReserveHeaders, ReserveHeadersFuture};
-pub use toggle::{PassThrough, PassThroughFuture, Toggle, ToggleFuture};
+pub use layer::ShieldLayer;
+pub use service::{ResponseFuture, ShieldService};
 
-use crate::Config;
-use crate::cors::{Cors, CorsLayer};
+use crate::cors::CorsBuilder;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::CoarseClock;
-use crate::rate_limit::{RateLimit, RateLimitBuilder, Shareable};
+use crate::rate_limit::{RateLimitBuilder, Shareable};
 use crate::sanitize::InputSanitizerBuilder;
-use crate::secure_headers::{SecureHeaders, SecureHeadersBuilder};
-use crate::security_log::{SecurityLog, SecurityLogLayer};
+use crate::secure_headers::SecureHeadersBuilder;
+use crate::security_log::{SecurityLog, SecurityLogBuilder};
 
-/// Entry point: [`Shield::from_config`] or [`Shield::builder`].
+/// Entry point: [`Shield::builder`].
 #[derive(Debug, Clone, Copy)]
 pub struct Shield;
 
 impl Shield {
-    /// Every layer `config` enables, with their defaults.
-    ///
-    /// # Errors
-    ///
-    /// Every problem of every layer's configuration, each naming its variable.
-    pub fn from_config(config: &Config) -> Result<ShieldLayer, ConfigError> {
-        Shield::builder(config).build()
-    }
-
-    /// The layers `config` enables, to adjust before [`build`](ShieldBuilder::build).
-    pub fn builder(config: &Config) -> ShieldBuilder {
-        let mut errors = ConfigErrors::default();
-        let rate_limit = errors.take(RateLimit::from_config(config)).flatten();
-        let secure_headers = config.secure_headers().then(|| {
-            SecureHeaders::builder().trusted_proxies(config.trusted_proxies().iter().copied())
-        });
-        let cors = errors.take(Cors::from_config(config)).flatten();
-        let security_log = errors.take(SecurityLog::from_config(config));
+    /// A shield with the security log (its defaults) and no other layer yet: give each layer
+    /// you want its builder.
+    pub fn builder() -> ShieldBuilder {
         ShieldBuilder {
-            errors,
-            security_log,
-            secure_headers,
-            cors,
-            rate_limit,
+            errors: ConfigErrors::default(),
+            security_log: SecurityLog::builder(),
+            secure_headers: None,
+            cors: None,
+            rate_limit: None,
             sanitizer: None,
         }
     }
 }
 
-/// Adjusts the layers a [`Config`] enables; [`build`](Self::build) reports every problem at
-/// once.
+/// Collects each layer's builder; [`build`](Self::build) builds them all and reports every
+/// problem at once.
 #[derive(Debug)]
 pub struct ShieldBuilder {
-    errors: ConfigErrors,
-    security_log: Option<SecurityLogLayer>,
+    /// Problems found before `build` (by the configuration adapter), reported with the rest.
+    pub(crate) errors: ConfigErrors,
+    security_log: SecurityLogBuilder,
     secure_headers: Option<SecureHeadersBuilder>,
-    cors: Option<CorsLayer>,
+    cors: Option<CorsBuilder>,
     rate_limit: Option<RateLimitBuilder<CoarseClock, Shareable>>,
     sanitizer: Option<InputSanitizerBuilder>,
 }
 
 impl ShieldBuilder {
-    /// Adds to the rate limit (route policies, exemptions, allow lists…), when
-    /// `RATE_LIMIT_ENABLED` has it on. It starts as [`RateLimit::from_config`] builds it.
-    pub fn rate_limit(
+    /// Logs with these settings instead of [`SecurityLog::builder`]'s defaults.
+    pub fn security_log(mut self, log: SecurityLogBuilder) -> Self {
+        self.security_log = log;
+        self
+    }
+
+    /// Adds the security headers.
+    pub fn secure_headers(mut self, headers: SecureHeadersBuilder) -> Self {
+        self.secure_headers = Some(headers);
+        self
+    }
+
+    /// Adds CORS.
+    pub fn cors(mut self, cors: CorsBuilder) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// Adds the rate limit.
+    pub fn rate_limit<B: crate::rate_limit::Backing>(
+        mut self,
+        limits: RateLimitBuilder<CoarseClock, B>,
+    ) -> Self {
+        self.rate_limit = Some(limits.backed());
+        self
+    }
+
+    /// Adjusts the rate limit, when there is one (as [`Config::shield_builder`] made it, say).
+    ///
+    /// [`Config::shield_builder`]: crate::Config::shield_builder
+    pub fn map_rate_limit(
         mut self,
         f: impl FnOnce(
             RateLimitBuilder<CoarseClock, Shareable>,
@@ -147,10 +156,8 @@ impl ShieldBuilder {
         self
     }
 
-    /// Adjusts the security headers (a CSP, a preset's choices…), when `SECURE_HEADERS` has
-    /// them on. They start as [`SecureHeaders::builder`] with the configuration's trusted
-    /// proxies.
-    pub fn secure_headers(
+    /// Adjusts the security headers, when there are some (a CSP, a preset's choices…).
+    pub fn map_secure_headers(
         mut self,
         f: impl FnOnce(SecureHeadersBuilder) -> SecureHeadersBuilder,
     ) -> Self {
@@ -158,39 +165,28 @@ impl ShieldBuilder {
         self
     }
 
-    /// Uses `cors` whatever `CORS_ENABLED` says.
-    pub fn cors(mut self, cors: CorsLayer) -> Self {
-        self.cors = Some(cors);
-        self
-    }
-
-    /// Validates input with `rules`.
+    /// Adds input validation.
     pub fn sanitizer(mut self, rules: InputSanitizerBuilder) -> Self {
         self.sanitizer = Some(rules);
         self
     }
 
-    /// Logs with `log` instead of [`SecurityLog::from_config`]'s layer.
-    pub fn security_log(mut self, log: SecurityLogLayer) -> Self {
-        self.security_log = Some(log);
-        self
-    }
-
-    /// The layer, or every problem with the settings.
+    /// The layer, or every problem of every layer's settings.
     pub fn build(self) -> Result<ShieldLayer, ConfigError> {
         let mut errors = self.errors;
+        let security_log = errors.take(self.security_log.build());
         let secure_headers = self.secure_headers.and_then(|b| errors.take(b.build()));
+        let cors = self.cors.and_then(|b| errors.take(b.build()));
         let rate_limit = self.rate_limit.and_then(|b| errors.take(b.build()));
         let sanitizer = self.sanitizer.and_then(|b| errors.take(b.build()));
         errors.finish(|| ())?;
         // Without errors, the log layer was built; the fallback error only keeps this total.
-        let security_log = self
-            .security_log
+        let security_log = security_log
             .ok_or_else(|| ConfigError::new("security_log", "the security log was not built"))?;
         Ok(ShieldLayer {
             security_log,
             secure_headers,
-            cors: self.cors,
+            cors,
             rate_limit,
             sanitizer,
         })

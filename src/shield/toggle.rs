@@ -1,4 +1,6 @@
-//! A layer that is on or off by configuration, without changing the stack's type.
+//! A layer that is on or off by configuration, without changing the stack's type. The types
+//! are public in this private module: they appear in `ShieldService`'s response future, but
+//! cannot be named outside the crate.
 
 use std::future::Future;
 use std::pin::Pin;
