@@ -53,6 +53,8 @@ pub mod cors;
 mod error;
 #[cfg(any(feature = "secure-headers", feature = "cors"))]
 mod header_map;
+#[cfg(any(feature = "secure-headers", feature = "cors"))]
+mod host;
 mod identifier;
 #[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
 mod interned;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue, SERVER};
 use http::{HeaderMap, Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::secure_headers::{
     Csp, CspNonce, Hsts, Merge, OWASP_REMOVE_LIST, SecureHeaders, SecureHeadersBuilder,
     SkipSecureHeaders,
@@ -270,7 +271,10 @@ fn proxied(peer: &str, proto: &str) -> Request<()> {
 #[tokio::test]
 async fn hsts_believes_x_forwarded_proto_only_from_trusted_proxies() {
     let has = |res: &Response<String>| res.headers().contains_key("strict-transport-security");
-    let trusting = || SecureHeaders::builder().trusted_proxies(["10.0.0.0/8".parse().unwrap()]);
+    let trusting = || {
+        SecureHeaders::builder()
+            .client_ip(ClientIpStrategy::trusted_proxies(["10.0.0.0/8".parse().unwrap()]).unwrap())
+    };
     assert!(has(
         &run(trusting(), proxied("10.1.2.3:4000", "https")).await
     ));
@@ -297,6 +301,53 @@ async fn hsts_believes_x_forwarded_proto_only_from_trusted_proxies() {
     let mut r = proxied("10.1.2.3:4000", "https");
     r.extensions_mut().remove::<SocketAddr>();
     assert!(!has(&run(trusting(), r).await));
+    // the rightmost X-Forwarded-Proto element is the nearest proxy's word
+    let mut r = proxied("10.1.2.3:4000", "https");
+    r.headers_mut()
+        .append("x-forwarded-proto", "http".parse().unwrap());
+    assert!(!has(&run(trusting(), r).await));
+    assert!(has(&run(
+        trusting(),
+        proxied("10.1.2.3:4000", "http, HTTPS")
+    )
+    .await));
+}
+
+#[tokio::test]
+async fn hsts_believes_forwarded_proto_with_a_forwarded_strategy_only() {
+    use tower_shield::client_ip::ForwardingHeader;
+    let has = |res: &Response<String>| res.headers().contains_key("strict-transport-security");
+    let strategy = ClientIpStrategy::trusted_proxies(["10.0.0.0/8".parse().unwrap()]).unwrap();
+    let forwarded = |value: &'static str| {
+        let mut r = Request::get("/").body(()).unwrap();
+        r.headers_mut()
+            .insert("host", "api.example.com".parse().unwrap());
+        r.headers_mut().insert("forwarded", value.parse().unwrap());
+        r.extensions_mut()
+            .insert("10.1.2.3:4000".parse::<SocketAddr>().unwrap());
+        r
+    };
+    let by_forwarded =
+        || SecureHeaders::builder().client_ip(strategy.clone().header(ForwardingHeader::Forwarded));
+    let last_https = "for=192.0.2.1;proto=http, for=192.0.2.2;proto=\"https\"";
+    assert!(has(&run(by_forwarded(), forwarded(last_https)).await));
+    assert!(!has(&run(
+        by_forwarded(),
+        forwarded("for=192.0.2.1;proto=https, for=192.0.2.2")
+    )
+    .await));
+    // a malformed element is nobody's word
+    assert!(!has(&run(
+        by_forwarded(),
+        forwarded("for=192.0.2.2;proto=https;proto=https")
+    )
+    .await));
+    // a strategy that reads X-Forwarded-For believes X-Forwarded-Proto, not Forwarded
+    assert!(!has(&run(
+        SecureHeaders::builder().client_ip(strategy.clone()),
+        forwarded(last_https)
+    )
+    .await));
 }
 
 #[tokio::test]
@@ -754,7 +805,7 @@ mod prop {
                 }
             }
             req.extensions_mut().insert("198.51.100.1:1".parse::<SocketAddr>().unwrap());
-            let res = rt.block_on(run(SecureHeaders::builder().trusted_proxies(["10.0.0.0/8".parse().unwrap()]), req));
+            let res = rt.block_on(run(SecureHeaders::builder().client_ip(ClientIpStrategy::trusted_proxies(["10.0.0.0/8".parse().unwrap()]).unwrap()), req));
             prop_assert!(!res.headers().contains_key("strict-transport-security"));
             prop_assert_eq!(res.headers()["x-xss-protection"].as_bytes(), b"0");
         }

@@ -442,7 +442,7 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let shared = &self.shared;
-        let ip = match shared.client(shared.client_ip.resolve_request(&req)) {
+        let ip = match shared.client(shared.client_ip.context(&req).ip()) {
             Ok(ip) => ip,
             Err(problem) => return ResponseFuture::ready(refusal(problem)),
         };

@@ -121,12 +121,22 @@ pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
 }
 
 /// One RFC 7239 `forwarded-element` (`for=…;proto=…;by=…`): the address of its `for`
-/// parameter. Every pair must be well formed and `for` must occur exactly once.
+/// parameter, which must be there.
+pub(crate) fn parse_forwarded_element(element: &[u8]) -> Result<IpAddr, EntryError> {
+    let node = forwarded_parameter(element, b"for")?.ok_or(EntryError::Malformed)?;
+    parse_node(node, true)
+}
+
+/// The value of the parameter `name` (unquoted) in one RFC 7239 `forwarded-element`, if it is
+/// there. Every pair must be well formed and `name` may occur once at most.
 ///
 /// Pairs are split on `;` without regard to quoting; a quoted value holding `;` or `,` is
 /// therefore rejected rather than misread, which is the safe direction.
-pub(crate) fn parse_forwarded_element(element: &[u8]) -> Result<IpAddr, EntryError> {
-    let mut node = None;
+pub(crate) fn forwarded_parameter<'e>(
+    element: &'e [u8],
+    name: &[u8],
+) -> Result<Option<&'e [u8]>, EntryError> {
+    let mut found = None;
     for pair in element.split(|b| *b == b';') {
         let pair = trim_ows(pair);
         if pair.is_empty() {
@@ -136,19 +146,25 @@ pub(crate) fn parse_forwarded_element(element: &[u8]) -> Result<IpAddr, EntryErr
             .iter()
             .position(|b| *b == b'=')
             .ok_or(EntryError::Malformed)?;
-        let (name, value) = (&pair[..eq], &pair[eq + 1..]);
-        if name.is_empty() || !name.iter().copied().all(is_tchar) {
+        let (key, value) = (&pair[..eq], &pair[eq + 1..]);
+        if key.is_empty() || !key.iter().copied().all(is_tchar) {
             return Err(EntryError::Malformed);
         }
         let value = unquote(value)?;
-        if name.eq_ignore_ascii_case(b"for") {
-            if node.is_some() {
+        if key.eq_ignore_ascii_case(name) {
+            if found.is_some() {
                 return Err(EntryError::Malformed);
             }
-            node = Some(value);
+            found = Some(value);
         }
     }
-    parse_node(node.ok_or(EntryError::Malformed)?, true)
+    Ok(found)
+}
+
+/// Whether the scheme a proxy reports (`X-Forwarded-Proto`'s value, `Forwarded`'s `proto`)
+/// is HTTPS. Anything else, `wss` included, is not: HSTS is about the page's own scheme.
+pub(crate) fn is_https(proto: &[u8]) -> bool {
+    proto.eq_ignore_ascii_case(b"https")
 }
 
 /// The content of a parameter value: a quoted string without its quotes, or a bare value

@@ -101,6 +101,7 @@
 //! [perils]: https://adam-p.ca/blog/2022/03/x-forwarded-for/
 //! [`MissingPeer`]: ClientIpError::MissingPeer
 
+mod context;
 mod forwarded;
 mod prefix;
 
@@ -112,6 +113,7 @@ use http::header::FORWARDED;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+pub use context::ClientContext;
 pub use prefix::Ipv6Grouping;
 
 use crate::ConfigError;
@@ -204,7 +206,7 @@ impl fmt::Display for ForwardingHeader {
 ///
 /// Messages say what is wrong and where (the header, and the entry's position counted from
 /// the right), never what the entry contained: forwarding headers are attacker-controlled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientIpError {
     /// The request carries no peer address. A server set-up problem, not the client's.
@@ -285,13 +287,22 @@ pub enum ClientIpError {
 /// assert_eq!(strategy.resolve_from(peer, &headers)?, "2001:db8::7".parse::<IpAddr>()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientIpStrategy {
     source: Source,
     header: ForwardingHeader,
+    /// A digest of `source` and `header`: equal strategies have equal ids, so a layer can tell
+    /// whether a [`ClientContext`] in the request was resolved the way it would resolve it.
+    id: u64,
 }
 
-#[derive(Clone, Debug, Default)]
+impl Default for ClientIpStrategy {
+    fn default() -> Self {
+        ClientIpStrategy::new(Source::Peer, ForwardingHeader::default())
+    }
+}
+
+#[derive(Clone, Debug, Default, Hash)]
 enum Source {
     #[default]
     Peer,
@@ -301,7 +312,7 @@ enum Source {
 
 /// Trusted networks, split by family. IPv4-mapped IPv6 networks are stored as IPv4, so a
 /// (canonical) address is only ever matched against networks of its own family.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct TrustedNets {
     v4: Arc<[Ipv4Net]>,
     v6: Arc<[Ipv6Net]>,
@@ -323,6 +334,17 @@ const HOPS: &str = "client_ip.hops";
 const MAPPED_RANGE: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96);
 
 impl ClientIpStrategy {
+    fn new(source: Source, header: ForwardingHeader) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut digest = std::hash::DefaultHasher::new();
+        (&source, header).hash(&mut digest);
+        ClientIpStrategy {
+            source,
+            header,
+            id: digest.finish(),
+        }
+    }
+
     /// The client is the peer address; forwarding headers are never read. The default, and
     /// the only right choice when clients connect to the server directly.
     pub fn peer() -> Self {
@@ -401,12 +423,12 @@ impl ClientIpStrategy {
                  ClientIpStrategy::peer() to identify clients by their peer address",
             );
         }
-        errors.finish(|| ClientIpStrategy {
-            source: Source::Trusted(TrustedNets {
+        errors.finish(|| {
+            let nets = TrustedNets {
                 v4: v4.into(),
                 v6: v6.into(),
-            }),
-            header: ForwardingHeader::default(),
+            };
+            ClientIpStrategy::new(Source::Trusted(nets), ForwardingHeader::default())
         })
     }
 
@@ -446,17 +468,13 @@ impl ClientIpStrategy {
                 format!("{n} hops is more than the {MAX_ELEMENTS} proxies supported"),
             )),
         }?;
-        Ok(ClientIpStrategy {
-            source,
-            header: ForwardingHeader::default(),
-        })
+        Ok(ClientIpStrategy::new(source, ForwardingHeader::default()))
     }
 
     /// Read `header` instead of `X-Forwarded-For`. Only that header is read; no effect on
     /// [`peer`](Self::peer), which reads none.
-    pub fn header(mut self, header: ForwardingHeader) -> Self {
-        self.header = header;
-        self
+    pub fn header(self, header: ForwardingHeader) -> Self {
+        ClientIpStrategy::new(self.source, header)
     }
 
     /// The header this strategy reads, or `None` for [`peer`](Self::peer).

@@ -49,12 +49,20 @@ impl Config {
 
     /// The security headers, or `None` when `SECURE_HEADERS` is false: the defaults, with
     /// `X-Forwarded-Proto` believed (for HSTS) only from `TRUSTED_PROXIES`.
+    ///
+    /// # Errors
+    ///
+    /// The problems of `TRUSTED_PROXIES`.
     #[cfg(feature = "secure-headers")]
-    pub fn secure_headers_builder(&self) -> Option<crate::secure_headers::SecureHeadersBuilder> {
-        self.secure_headers().then(|| {
-            crate::secure_headers::SecureHeaders::builder()
-                .trusted_proxies(self.trusted_proxies().iter().copied())
-        })
+    pub fn secure_headers_builder(
+        &self,
+    ) -> Result<Option<crate::secure_headers::SecureHeadersBuilder>, ConfigError> {
+        if !self.secure_headers() {
+            return Ok(None);
+        }
+        let builder =
+            crate::secure_headers::SecureHeaders::builder().client_ip(self.client_ip_strategy()?);
+        Ok(Some(builder))
     }
 
     /// CORS, or `None` unless `CORS_ENABLED`: `ALLOWED_ORIGINS` (exact origins and patterns;
@@ -268,7 +276,7 @@ impl Config {
         if let Some(log) = errors.take(self.security_log_builder()) {
             shield = shield.security_log(log);
         }
-        if let Some(headers) = self.secure_headers_builder() {
+        if let Some(Some(headers)) = errors.take(self.secure_headers_builder()) {
             shield = shield.secure_headers(headers);
         }
         if let Some(Some(cors)) = errors.take(self.cors_builder()) {

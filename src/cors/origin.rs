@@ -109,7 +109,7 @@ impl Origin {
 
     /// Whether the host is this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `[::1]`.
     pub fn is_loopback(&self) -> bool {
-        is_loopback_host(self.host())
+        crate::host::is_loopback_host(self.host())
     }
 
     /// Whether reading this origin's pages needs more than sitting on the network path:
@@ -414,17 +414,6 @@ fn valid_label(label: &[u8]) -> bool {
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
 }
 
-/// Whether `host` is this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `[::1]`.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
-    }
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<Ipv6Addr>().is_ok_and(|a| a.is_loopback());
-    }
-    host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
-}
-
 /// Suffixes under which anyone can register a name, beyond single-label top-level domains
 /// (which all count). A small, hand-kept excerpt of the Public Suffix List: the hosting
 /// platforms and second-level registries most often met. Not the whole list.
@@ -717,7 +706,7 @@ impl OriginPattern {
     pub fn is_secure(&self) -> bool {
         self.scheme == Scheme::Https
             || match &self.host {
-                HostPattern::Exact(h) => is_loopback_host(h),
+                HostPattern::Exact(h) => crate::host::is_loopback_host(h),
                 HostPattern::Subdomains(s) => &**s == "localhost",
             }
     }

@@ -195,15 +195,10 @@ impl<C: Clock> Shared<C> {
         if self.exempt.iter().any(|r| r.matches(method, path)) {
             return Some(Outcome::Pass);
         }
-        let peer = crate::client_ip::PeerAddr::find(head.extensions()).map(|a| a.ip());
-        let ip = match peer {
-            // The default strategy, the peer alone, without a round trip through a `Result`
-            // as large as its error: that was the costliest load of an admission.
-            Some(peer) if self.client_ip.forwarding_header().is_none() => peer.to_canonical(),
-            _ => match self.client_ip.resolve_from(peer, head.headers()) {
-                Ok(ip) => ip,
-                Err(e) => return Some(self.unresolved(e)),
-            },
+        let client = (self.client_ip).context_from(head.uri(), head.headers(), head.extensions());
+        let ip = match client.ip() {
+            Ok(ip) => ip,
+            Err(e) => return Some(self.unresolved(e)),
         };
         if self.block.iter().any(|net| net.contains(&ip)) {
             SecurityEvent::blocked_address(ip).emit();

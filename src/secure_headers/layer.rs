@@ -8,7 +8,6 @@ use http::header::{
     CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY, STRICT_TRANSPORT_SECURITY,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
-use ipnet::IpNet;
 use tower_layer::Layer;
 
 use super::nonce::CspNonce;
@@ -103,7 +102,7 @@ pub(crate) struct Shared {
     pub(crate) spliced: Box<[Spliced]>,
     pub(crate) hsts: Option<Static>,
     pub(crate) hsts_always: bool,
-    pub(crate) trusted_proxies: Box<[IpNet]>,
+    pub(crate) client_ip: crate::client_ip::ClientIpStrategy,
     pub(crate) remove: Box<[HeaderName]>,
     /// For long removal lists: a set to test the response's (few) names against.
     pub(crate) remove_set: Option<HashSet<HeaderName, foldhash::fast::RandomState>>,
@@ -575,7 +574,7 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
                 spliced: spliced.into_boxed_slice(),
                 hsts,
                 hsts_always,
-                trusted_proxies: b.trusted_proxies.into_boxed_slice(),
+                client_ip: b.client_ip,
                 remove: remove.into_boxed_slice(),
                 remove_set,
                 nonce,

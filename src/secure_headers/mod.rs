@@ -128,9 +128,9 @@ mod service;
 use std::borrow::Cow;
 use std::time::Duration;
 
+use crate::client_ip::ClientIpStrategy;
 use http::HeaderName;
 use http::header::{CONTENT_SECURITY_POLICY, STRICT_TRANSPORT_SECURITY};
-use ipnet::IpNet;
 
 pub use csp::{Csp, CspBuilder};
 pub use future::ResponseFuture;
@@ -197,7 +197,7 @@ impl SecureHeaders {
             csp: None,
             csp_report_only: None,
             hsts: None,
-            trusted_proxies: Vec::new(),
+            client_ip: ClientIpStrategy::peer(),
             remove: Vec::new(),
             reporting_endpoints: Vec::new(),
         }
@@ -225,7 +225,7 @@ pub enum Merge {
 /// The value defaults to `max-age=31536000; includeSubDomains` (helmet 8; one year), never
 /// `preload` unless asked. It is sent only when the request is known to have come over HTTPS:
 /// its URI has the `https` scheme (HTTP/2 and absolute-form requests), or it came from a
-/// [trusted proxy](SecureHeadersBuilder::trusted_proxies) that says `X-Forwarded-Proto: https`
+/// [trusted proxy](SecureHeadersBuilder::client_ip) that says `X-Forwarded-Proto: https`
 /// (or `Forwarded: proto=https`); or always with [`Hsts::always`]. Never for a request whose
 /// host is `localhost`, `*.localhost`, `127.0.0.0/8` or `[::1]`: a browser that gets HSTS
 /// from a development server on localhost refuses plain HTTP there for a year.
@@ -345,7 +345,7 @@ pub struct SecureHeadersBuilder {
     csp: Option<CspBuilder>,
     csp_report_only: Option<CspBuilder>,
     hsts: Option<Hsts>,
-    trusted_proxies: Vec<IpNet>,
+    client_ip: ClientIpStrategy,
     remove: Vec<Str>,
     reporting_endpoints: Vec<(Str, Str)>,
 }
@@ -429,12 +429,16 @@ impl SecureHeadersBuilder {
         self
     }
 
-    /// Proxies whose `X-Forwarded-Proto` / `Forwarded: proto=` is believed when deciding
-    /// whether a request came over HTTPS (for HSTS). The peer address is found as
-    /// [`PeerAddr::find`](crate::client_ip::PeerAddr::find) finds it. Empty (the default): no
-    /// forwarding header is believed.
-    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
-        self.trusted_proxies = proxies.into_iter().collect();
+    /// Whose word is believed on whether a request came over HTTPS (for HSTS): the proxies
+    /// `strategy` trusts, through `X-Forwarded-Proto` or `Forwarded: proto=` (the family of
+    /// the header it reads; see [`ClientContext::is_https`]). Default
+    /// [`ClientIpStrategy::peer`]: no forwarding header is believed. Give it the strategy of
+    /// the other layers, and the request's [`ClientContext`] is resolved once for all.
+    ///
+    /// [`ClientContext`]: crate::client_ip::ClientContext
+    /// [`ClientContext::is_https`]: crate::client_ip::ClientContext::is_https
+    pub fn client_ip(mut self, strategy: ClientIpStrategy) -> Self {
+        self.client_ip = strategy;
         self
     }
 

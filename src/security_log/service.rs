@@ -46,11 +46,9 @@ where
         let span_on = tracing::span_enabled!(target: REQUEST_TARGET, tracing::Level::INFO);
         let auth_on = shared.auth_events
             && tracing::event_enabled!(target: super::TARGET, tracing::Level::WARN);
-        let client = if span_on || auth_on {
-            Some(shared.client_ip.resolve_request(&req))
-        } else {
-            None
-        };
+        // Resolved here, the outermost layer that needs it, for every layer inside.
+        let client = shared.client_ip.store_context(&mut req).ip();
+        let client = (span_on || auth_on).then_some(client);
         let span = if span_on {
             request_span(shared, &req, &id, client.as_ref())
         } else {

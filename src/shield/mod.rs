@@ -75,6 +75,7 @@ mod toggle;
 pub use layer::ShieldLayer;
 pub use service::{ResponseFuture, ShieldService};
 
+use crate::client_ip::ClientIpStrategy;
 use crate::cors::CorsBuilder;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::CoarseClock;
@@ -93,6 +94,7 @@ impl Shield {
     pub fn builder() -> ShieldBuilder {
         ShieldBuilder {
             errors: ConfigErrors::default(),
+            client_ip: None,
             security_log: SecurityLog::builder(),
             secure_headers: None,
             cors: None,
@@ -108,6 +110,7 @@ impl Shield {
 pub struct ShieldBuilder {
     /// Problems found before `build` (by the configuration adapter), reported with the rest.
     pub(crate) errors: ConfigErrors,
+    client_ip: Option<ClientIpStrategy>,
     security_log: SecurityLogBuilder,
     secure_headers: Option<SecureHeadersBuilder>,
     cors: Option<CorsBuilder>,
@@ -116,6 +119,14 @@ pub struct ShieldBuilder {
 }
 
 impl ShieldBuilder {
+    /// Finds the client with `strategy` in every layer that asks (the log, the rate limit, the
+    /// security headers' HTTPS test), over what their builders say; the shield then resolves
+    /// each request's [`ClientContext`](crate::client_ip::ClientContext) once, for all of them.
+    pub fn client_ip(mut self, strategy: ClientIpStrategy) -> Self {
+        self.client_ip = Some(strategy);
+        self
+    }
+
     /// Logs with these settings instead of [`SecurityLog::builder`]'s defaults.
     pub fn security_log(mut self, log: SecurityLogBuilder) -> Self {
         self.security_log = log;
@@ -174,10 +185,17 @@ impl ShieldBuilder {
     /// The layer, or every problem of every layer's settings.
     pub fn build(self) -> Result<ShieldLayer, ConfigError> {
         let mut errors = self.errors;
-        let security_log = errors.take(self.security_log.build());
-        let secure_headers = self.secure_headers.and_then(|b| errors.take(b.build()));
+        let (mut log, mut headers, mut limits) =
+            (self.security_log, self.secure_headers, self.rate_limit);
+        if let Some(strategy) = self.client_ip {
+            log = log.client_ip(strategy.clone());
+            headers = headers.map(|b| b.client_ip(strategy.clone()));
+            limits = limits.map(|b| b.client_ip(strategy));
+        }
+        let security_log = errors.take(log.build());
+        let secure_headers = headers.and_then(|b| errors.take(b.build()));
         let cors = self.cors.and_then(|b| errors.take(b.build()));
-        let rate_limit = self.rate_limit.and_then(|b| errors.take(b.build()));
+        let rate_limit = limits.and_then(|b| errors.take(b.build()));
         let sanitizer = self.sanitizer.and_then(|b| errors.take(b.build()));
         errors.finish(|| ())?;
         // Without errors, the log layer was built; the fallback error only keeps this total.
