@@ -22,15 +22,20 @@ fn guide(presented: &str, stored_hex: &str) -> bool {
 
 /// tower-shield's check: parse (prefix, length, alphabet, CRC32 checksum), then the digest
 /// compared in constant time.
-fn ours(presented: &str, hasher: &KeyHasher, stored: &tower_shield::api_key::KeyDigest) -> bool {
-    match ApiKey::parse(presented, &KeyPrefix::DEFAULT) {
+fn ours(
+    presented: &str,
+    prefix: &KeyPrefix,
+    hasher: &KeyHasher,
+    stored: &tower_shield::api_key::KeyDigest,
+) -> bool {
+    match ApiKey::parse(presented, prefix) {
         Ok(key) => hasher.verify(&key, stored),
         Err(_) => false,
     }
 }
 
 fn cases(c: &mut Criterion) {
-    let prefix = KeyPrefix::DEFAULT;
+    let prefix = KeyPrefix::new("ech_").expect("a valid prefix");
     let valid = ApiKey::generate(&prefix).expect("OS randomness");
     let other = ApiKey::generate(&prefix).expect("OS randomness");
     let hasher = KeyHasher::sha256();
@@ -49,11 +54,11 @@ fn cases(c: &mut Criterion) {
         ("malformed", malformed.as_str()),
     ] {
         let expected = case == "valid";
-        assert_eq!(ours(presented, &hasher, &stored), expected);
+        assert_eq!(ours(presented, &prefix, &hasher, &stored), expected);
         assert_eq!(guide(presented, &stored_hex), expected);
         let mut g = c.benchmark_group(format!("api_key/{case}"));
         g.bench_function("tower_shield", |b| {
-            b.iter(|| ours(black_box(presented), &hasher, &stored))
+            b.iter(|| ours(black_box(presented), &prefix, &hasher, &stored))
         });
         g.bench_function("guide_hex_eq", |b| {
             b.iter(|| guide(black_box(presented), &stored_hex))

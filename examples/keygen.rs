@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
     }
     let prefix = match std::env::var("API_KEY_PREFIX") {
         Ok(p) => KeyPrefix::new(p),
-        Err(_) => Ok(KeyPrefix::default()),
+        Err(_) => KeyPrefix::new(tower_shield::config::ECHOTUNER_KEY_PREFIX),
     };
     let prefix = match prefix {
         Ok(prefix) => prefix,

@@ -2,6 +2,10 @@
 
 use http::{HeaderMap, HeaderName};
 
+/// The header a client names its device by, `x-device-id`: the default of the rate limit's
+/// device and session scopes and of the security log's hashed device field.
+pub const DEVICE_ID_HEADER: HeaderName = HeaderName::from_static("x-device-id");
+
 /// Whether `value` is a valid device or session identifier: `^[A-Za-z0-9_-]{1,64}$`.
 #[inline]
 pub(crate) fn valid_identifier(value: &[u8]) -> bool {

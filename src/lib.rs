@@ -75,6 +75,7 @@ pub mod shield;
 #[cfg(feature = "env")]
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
+pub use identifier::DEVICE_ID_HEADER;
 #[cfg(feature = "shield")]
 pub use shield::{Shield, ShieldLayer};
 

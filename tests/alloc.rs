@@ -211,10 +211,12 @@ fn input_sanitizer_without_a_body() {
 
 #[test]
 fn api_key() {
-    let key = ApiKey::generate(&KeyPrefix::default()).unwrap();
+    let key = ApiKey::generate(&KeyPrefix::new("ech_").unwrap()).unwrap();
     let keys = MemoryKeyStore::new();
     keys.insert(KeyRecord::new(key.sha256()));
-    let layer = RequireApiKey::builder(keys).build().unwrap();
+    let layer = RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), keys)
+        .build()
+        .unwrap();
     let bearer = format!("Bearer {}", key.expose_secret());
     let bearer: &'static str = Box::leak(bearer.into_boxed_str());
     assert_eq!(

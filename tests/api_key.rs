@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_shield::api_key::{
-    API_KEY_REGEX, ApiKey, Authenticated, KeyDigest, KeyHasher, KeyPrefix, KeyRecord, KeyStore,
-    KeyStoreError, MemoryKeyStore, ParseError, RequireApiKey, RequireApiKeyLayer,
+    ApiKey, Authenticated, KeyDigest, KeyHasher, KeyPrefix, KeyRecord, KeyStore, KeyStoreError,
+    MemoryKeyStore, ParseError, RequireApiKey, RequireApiKeyLayer,
 };
 use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::config::SecretKey;
@@ -69,7 +69,7 @@ async fn body(res: Res) -> String {
 }
 
 fn key() -> ApiKey {
-    ApiKey::generate(&KeyPrefix::default()).unwrap()
+    ApiKey::generate(&KeyPrefix::new("ech_").unwrap()).unwrap()
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -118,7 +118,7 @@ fn manual_layer<K: KeyStore>(
 ) {
     let clock = ManualClock::new();
     let store = Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
-    let layer = RequireApiKey::builder(keys)
+    let layer = RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), keys)
         .limiter_store(store.clone())
         .lockout(max, Duration::from_secs(window))
         .build()
@@ -149,7 +149,10 @@ async fn assert_unauthorized(res: Res) -> String {
 
 #[test]
 fn generated_keys_have_the_published_format() {
-    assert_eq!(API_KEY_REGEX, "ech_[0-9A-Za-z]{49}");
+    assert_eq!(
+        KeyPrefix::new("ech_").unwrap().regex(),
+        "ech_[0-9A-Za-z]{49}"
+    );
     for _ in 0..100 {
         let k = key();
         let t = k.expose_secret();
@@ -196,7 +199,7 @@ fn storage_form_is_the_guides_sha256_hex() {
     // A fixed key, its checksum and hash computed with Python's zlib.crc32 and
     // hashlib.sha256(key.encode()).hexdigest(), the guide's storage form.
     let fixed = "ech_EchoTuner0EchoTuner0EchoTuner0EchoTuner0abc0cSPpF";
-    let parsed = ApiKey::parse(fixed, &KeyPrefix::default()).unwrap();
+    let parsed = ApiKey::parse(fixed, &KeyPrefix::new("ech_").unwrap()).unwrap();
     assert_eq!(
         parsed.sha256().to_hex(),
         "5dbee424d2d22ad0a229bce2674fd3aa990ae69ce787c396a57b44c4f063d17d"
@@ -217,7 +220,7 @@ fn storage_form_is_the_guides_sha256_hex() {
 
 #[test]
 fn table_6_5_parse_cases() {
-    let p = KeyPrefix::default();
+    let p = KeyPrefix::new("ech_").unwrap();
     let k = key();
     let t = k.expose_secret();
     assert!(ApiKey::parse(t, &p).is_ok());
@@ -288,15 +291,15 @@ fn table_6_5_parse_cases() {
 proptest! {
     #[test]
     fn parse_never_panics(s in any::<String>()) {
-        let _ = ApiKey::parse(&s, &KeyPrefix::default());
-        let _ = ApiKey::parse(&format!("ech_{s}"), &KeyPrefix::default());
+        let _ = ApiKey::parse(&s, &KeyPrefix::new("ech_").unwrap());
+        let _ = ApiKey::parse(&format!("ech_{s}"), &KeyPrefix::new("ech_").unwrap());
         let _ = KeyDigest::from_hex(&s);
         let _ = KeyPrefix::new(s);
     }
 
     #[test]
     fn parse_never_panics_near_valid_keys(body in "[0-9A-Za-z_ é\n]{40,55}") {
-        let _ = ApiKey::parse(&format!("ech_{body}"), &KeyPrefix::default());
+        let _ = ApiKey::parse(&format!("ech_{body}"), &KeyPrefix::new("ech_").unwrap());
     }
 
     /// Any single-character change is refused by the checksum (or, were it to pass, by the
@@ -317,11 +320,11 @@ proptest! {
         let mut changed = original.clone();
         changed[at] = replacement;
         let changed: String = changed.into_iter().collect();
-        match ApiKey::parse(&changed, &KeyPrefix::default()) {
+        match ApiKey::parse(&changed, &KeyPrefix::new("ech_").unwrap()) {
             Err(_) => {}
             Ok(parsed) => prop_assert_ne!(parsed.sha256(), k.sha256()),
         }
-        prop_assert!(ApiKey::parse(&changed, &KeyPrefix::default()).is_err());
+        prop_assert!(ApiKey::parse(&changed, &KeyPrefix::new("ech_").unwrap()).is_err());
     }
 
     #[test]
@@ -340,7 +343,11 @@ async fn a_valid_key_passes_with_the_authenticated_extension() {
     let k = key();
     let keys = MemoryKeyStore::new();
     keys.insert(KeyRecord::new(k.sha256()).label("ops"));
-    let app = wrap(RequireApiKey::builder(keys).build().unwrap());
+    let app = wrap(
+        RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), keys)
+            .build()
+            .unwrap(),
+    );
     let expected = format!("{}|ops", &sha256_hex(k.expose_secret())[..8]);
 
     let res = send(&app, bearer(PEER, k.expose_secret())).await;
@@ -358,9 +365,12 @@ async fn a_valid_key_passes_with_the_authenticated_extension() {
 async fn no_key_is_401_with_www_authenticate() {
     let k = key();
     let app = wrap(
-        RequireApiKey::builder(MemoryKeyStore::from_digests([k.sha256()]))
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([k.sha256()]),
+        )
+        .build()
+        .unwrap(),
     );
     assert_unauthorized(send(&app, req(PEER, &[])).await).await;
     // another scheme is no key
@@ -388,7 +398,7 @@ async fn malformed_keys_are_refused_before_any_lookup() {
     let k = key();
     let keys = Counting::with([k.sha256()]);
     let app = wrap(
-        RequireApiKey::builder(keys.clone())
+        RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), keys.clone())
             .no_lockout()
             .build()
             .unwrap(),
@@ -426,8 +436,7 @@ async fn malformed_keys_are_refused_before_any_lookup() {
     let test_key = ApiKey::generate(&KeyPrefix::new("ech_test_").unwrap()).unwrap();
     let keys = Counting::with([test_key.sha256()]);
     let live = wrap(
-        RequireApiKey::builder(keys.clone())
-            .prefix("ech_live_")
+        RequireApiKey::builder(KeyPrefix::new("ech_live_").unwrap(), keys.clone())
             .build()
             .unwrap(),
     );
@@ -446,7 +455,7 @@ async fn unknown_revoked_and_expired_keys_are_refused_alike() {
         KeyRecord::new(expired.sha256()).expires_at(SystemTime::now() - Duration::from_secs(1)),
     );
     let app = wrap(
-        RequireApiKey::builder(keys.clone())
+        RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), keys.clone())
             .no_lockout()
             .build()
             .unwrap(),
@@ -473,9 +482,12 @@ async fn unknown_revoked_and_expired_keys_are_refused_alike() {
 async fn the_same_key_twice_concurrently_passes_twice() {
     let k = key();
     let app = wrap(
-        RequireApiKey::builder(MemoryKeyStore::from_digests([k.sha256()]))
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([k.sha256()]),
+        )
+        .build()
+        .unwrap(),
     );
     let (a, b) = tokio::join!(
         send(&app, bearer(PEER, k.expose_secret())),
@@ -502,9 +514,12 @@ impl KeyStore for Slow {
 async fn an_asynchronous_store_works() {
     let k = key();
     let app = wrap(
-        RequireApiKey::builder(Slow(MemoryKeyStore::from_digests([k.sha256()])))
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            Slow(MemoryKeyStore::from_digests([k.sha256()])),
+        )
+        .build()
+        .unwrap(),
     );
     assert_eq!(
         send(&app, bearer(PEER, k.expose_secret())).await.status(),
@@ -543,20 +558,26 @@ async fn a_pepper_needs_digests_made_with_it() {
     assert_ne!(peppered, k.sha256());
 
     let good = wrap(
-        RequireApiKey::builder(MemoryKeyStore::from_digests([peppered]))
-            .pepper(&secret)
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([peppered]),
+        )
+        .pepper(&secret)
+        .build()
+        .unwrap(),
     );
     assert_eq!(
         send(&good, bearer(PEER, k.expose_secret())).await.status(),
         StatusCode::OK
     );
     let plain = wrap(
-        RequireApiKey::builder(MemoryKeyStore::from_digests([k.sha256()]))
-            .pepper(&secret)
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([k.sha256()]),
+        )
+        .pepper(&secret)
+        .build()
+        .unwrap(),
     );
     assert_unauthorized(send(&plain, bearer(PEER, k.expose_secret())).await).await;
 }
@@ -684,14 +705,17 @@ async fn ipv6_clients_are_counted_by_their_64() {
 async fn behind_a_trusted_proxy_the_forwarded_client_is_locked_not_the_proxy() {
     let k = key();
     let clock = ManualClock::new();
-    let layer = RequireApiKey::builder(MemoryKeyStore::from_digests([k.sha256()]))
-        .limiter_store(Arc::new(
-            MemoryStore::builder().clock(clock).build().unwrap(),
-        ))
-        .client_ip(ClientIpStrategy::trusted_proxies(["10.0.0.0/8".parse().unwrap()]).unwrap())
-        .lockout(2, Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let layer = RequireApiKey::builder(
+        KeyPrefix::new("ech_").unwrap(),
+        MemoryKeyStore::from_digests([k.sha256()]),
+    )
+    .limiter_store(Arc::new(
+        MemoryStore::builder().clock(clock).build().unwrap(),
+    ))
+    .client_ip(ClientIpStrategy::trusted_proxies(["10.0.0.0/8".parse().unwrap()]).unwrap())
+    .lockout(2, Duration::from_secs(60))
+    .build()
+    .unwrap();
     let app = wrap(layer);
     let via_proxy = |client: &str, key: &str| {
         req(
@@ -723,7 +747,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_locked_not_the_proxy() {
 async fn the_lockout_lives_in_a_store_shared_with_the_rate_limiter() {
     let clock = ManualClock::new();
     let shared = Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
-    let layer = RequireApiKey::builder(MemoryKeyStore::new())
+    let layer = RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), MemoryKeyStore::new())
         .limiter_store(shared.clone())
         .lockout(1, Duration::from_secs(60))
         .build()
@@ -739,8 +763,11 @@ async fn the_lockout_lives_in_a_store_shared_with_the_rate_limiter() {
 
 #[test]
 fn bad_settings_are_all_reported() {
-    let err = RequireApiKey::builder(MemoryKeyStore::new())
-        .prefix("ECH")
+    assert_eq!(
+        KeyPrefix::new("ECH").unwrap_err().problems()[0].setting(),
+        "api_key.prefix"
+    );
+    let err = RequireApiKey::builder(KeyPrefix::new("ech_").unwrap(), MemoryKeyStore::new())
         .lockout(0, Duration::ZERO)
         .ipv6_prefix(8)
         .realm("a\"b")
@@ -748,7 +775,6 @@ fn bad_settings_are_all_reported() {
         .unwrap_err();
     let settings: Vec<&str> = err.problems().iter().map(|p| p.setting()).collect();
     for expected in [
-        "api_key.prefix",
         "MAX_AUTH_ATTEMPTS",
         "AUTH_ATTEMPT_TIMEOUT",
         "client_ip.ipv6_prefix",
@@ -796,9 +822,12 @@ async fn from_config() {
 async fn without_a_peer_address_the_lockout_fails_closed() {
     let k = key();
     let app = wrap(
-        RequireApiKey::builder(MemoryKeyStore::from_digests([k.sha256()]))
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([k.sha256()]),
+        )
+        .build()
+        .unwrap(),
     );
     let mut r = Request::get("/").header("authorization", format!("Bearer {}", k.expose_secret()));
     r = r.header("x-other", "1");
@@ -806,10 +835,13 @@ async fn without_a_peer_address_the_lockout_fails_closed() {
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     // with the lockout off, the key alone decides
     let app = wrap(
-        RequireApiKey::builder(MemoryKeyStore::from_digests([k.sha256()]))
-            .no_lockout()
-            .build()
-            .unwrap(),
+        RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([k.sha256()]),
+        )
+        .no_lockout()
+        .build()
+        .unwrap(),
     );
     let r = Request::get("/").header("authorization", format!("Bearer {}", k.expose_secret()));
     assert_eq!(

@@ -53,7 +53,7 @@ fn down(url: &str, prefix: &str) -> RedisStore {
 }
 
 fn key() -> ApiKey {
-    ApiKey::generate(&KeyPrefix::default()).unwrap()
+    ApiKey::generate(&KeyPrefix::new("ech_").unwrap()).unwrap()
 }
 
 /// One "instance": its own layer (and so its own local lockout) on `store`.
@@ -64,11 +64,14 @@ fn layer(
     max: u32,
     window: Duration,
 ) -> RequireApiKeyLayer<Arc<MemoryKeyStore>> {
-    RequireApiKey::builder(Arc::new(MemoryKeyStore::from_digests([good.sha256()])))
-        .lockout(max, window)
-        .redis(store, on_failure)
-        .build()
-        .unwrap()
+    RequireApiKey::builder(
+        KeyPrefix::new("ech_").unwrap(),
+        Arc::new(MemoryKeyStore::from_digests([good.sha256()])),
+    )
+    .lockout(max, window)
+    .redis(store, on_failure)
+    .build()
+    .unwrap()
 }
 
 fn wrap(layer: RequireApiKeyLayer<Arc<MemoryKeyStore>>) -> App {

@@ -19,13 +19,16 @@ use tower_shield::config::StoreFailurePolicy;
 #[test]
 fn a_degraded_episode_is_logged_once() {
     let ((), events) = common::capture_async(async {
-        let good = ApiKey::generate(&KeyPrefix::default()).unwrap();
+        let good = ApiKey::generate(&KeyPrefix::new("ech_").unwrap()).unwrap();
         let store = common::dead_redis(Duration::from_millis(300));
-        let layer = RequireApiKey::builder(MemoryKeyStore::from_digests([good.sha256()]))
-            .lockout(3, Duration::from_secs(60))
-            .redis(store, StoreFailurePolicy::Local)
-            .build()
-            .unwrap();
+        let layer = RequireApiKey::builder(
+            KeyPrefix::new("ech_").unwrap(),
+            MemoryKeyStore::from_digests([good.sha256()]),
+        )
+        .lockout(3, Duration::from_secs(60))
+        .redis(store, StoreFailurePolicy::Local)
+        .build()
+        .unwrap();
         let app = ServiceBuilder::new()
             .layer(layer.clone())
             .service(service_fn(|_req: Request<String>| async {

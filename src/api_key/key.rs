@@ -2,15 +2,16 @@
 //!
 //! A key is `<prefix><body><checksum>`:
 //!
-//! - the prefix names the issuer and kind (`ech_` by default; `ech_live_`, `ech_test_`…),
-//!   lower-case ASCII letters, digits and `_`, ending in `_`;
+//! - the prefix names the issuer and kind (`myapp_`, or `myapp_live_` and `myapp_test_`…),
+//!   lower-case ASCII letters, digits and `_`, ending in `_`; the application chooses it (the
+//!   EchoTuner reference server uses `ech_`);
 //! - the body is 43 base62 characters drawn from the operating system's CSPRNG, 256 bits of
 //!   entropy (43 × log2 62 ≈ 256.03);
 //! - the checksum is the CRC32 of prefix and body, as 6 base62 digits with leading zeros
 //!   (GitHub's token format), so a mistyped or truncated key is refused without a lookup.
 //!
 //! The body and checksum share the alphabet `[0-9A-Za-z]`, which has no `_`: the whole key is
-//! one "word" (a double click selects it) and the regex [`API_KEY_REGEX`] matches it exactly.
+//! one "word" (a double click selects it) and the regex [`KeyPrefix::regex`] matches it exactly.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -25,25 +26,11 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::config::SecretKey;
 use crate::error::ConfigError;
 
-/// The prefix of the EchoTuner guide's keys.
-pub const DEFAULT_PREFIX: &str = "ech_";
-
 /// Characters of randomness in a key's body: 43 base62 characters carry 256 bits.
 pub const BODY_LEN: usize = 43;
 
 /// Characters of the CRC32 checksum at the end of a key (base62, zero-padded).
 pub const CHECKSUM_LEN: usize = 6;
-
-/// A regex that matches exactly the keys of the default prefix, for secret scanners
-/// (GitHub secret scanning custom patterns, gitleaks, trufflehog…). Anchor or bound it as the
-/// scanner expects; [`KeyPrefix::regex`] gives the pattern of another prefix.
-///
-/// ```
-/// use tower_shield::api_key::{API_KEY_REGEX, KeyPrefix};
-/// assert_eq!(API_KEY_REGEX, "ech_[0-9A-Za-z]{49}");
-/// assert_eq!(KeyPrefix::default().regex(), API_KEY_REGEX);
-/// ```
-pub const API_KEY_REGEX: &str = "ech_[0-9A-Za-z]{49}";
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -60,9 +47,6 @@ const MAX_PREFIX_LEN: usize = 32;
 pub struct KeyPrefix(Cow<'static, str>);
 
 impl KeyPrefix {
-    /// The guide's prefix, `ech_`.
-    pub const DEFAULT: KeyPrefix = KeyPrefix(Cow::Borrowed(DEFAULT_PREFIX));
-
     /// A prefix, or a [`ConfigError`] (setting `api_key.prefix`) saying what is wrong.
     pub fn new(prefix: impl Into<Cow<'static, str>>) -> Result<KeyPrefix, ConfigError> {
         let prefix = prefix.into();
@@ -97,7 +81,15 @@ impl KeyPrefix {
         &self.0
     }
 
-    /// The regex that matches exactly the keys of this prefix, for secret scanners.
+    /// The regex that matches exactly the keys of this prefix, for secret scanners (GitHub
+    /// secret scanning custom patterns, gitleaks, trufflehog…); anchor or bound it as the
+    /// scanner expects.
+    ///
+    /// ```
+    /// use tower_shield::api_key::KeyPrefix;
+    /// assert_eq!(KeyPrefix::new("ech_")?.regex(), "ech_[0-9A-Za-z]{49}");
+    /// # Ok::<(), tower_shield::ConfigError>(())
+    /// ```
     pub fn regex(&self) -> String {
         format!("{}[0-9A-Za-z]{{{}}}", self.0, BODY_LEN + CHECKSUM_LEN)
     }
@@ -105,12 +97,6 @@ impl KeyPrefix {
     /// The length in bytes of every key of this prefix.
     pub fn key_len(&self) -> usize {
         self.0.len() + BODY_LEN + CHECKSUM_LEN
-    }
-}
-
-impl Default for KeyPrefix {
-    fn default() -> Self {
-        KeyPrefix::DEFAULT
     }
 }
 
@@ -195,15 +181,15 @@ impl std::error::Error for GenerateError {
 /// ```
 /// use tower_shield::api_key::{ApiKey, KeyPrefix};
 ///
-/// let key = ApiKey::generate(&KeyPrefix::default())?;
+/// let key = ApiKey::generate(&KeyPrefix::new("ech_").unwrap())?;
 /// assert!(key.expose_secret().starts_with("ech_"));
 /// assert_eq!(key.expose_secret().len(), 53);
 /// assert_eq!(format!("{key:?}"), "ApiKey(<redacted>)");
 ///
 /// // What a client sends is parsed (checksum checked) before anything is looked up.
-/// let parsed = ApiKey::parse(key.expose_secret(), &KeyPrefix::default())?;
+/// let parsed = ApiKey::parse(key.expose_secret(), &KeyPrefix::new("ech_").unwrap())?;
 /// assert_eq!(parsed.sha256(), key.sha256());
-/// assert!(ApiKey::parse("ech_not-a-key", &KeyPrefix::default()).is_err());
+/// assert!(ApiKey::parse("ech_not-a-key", &KeyPrefix::new("ech_").unwrap()).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -580,7 +566,7 @@ mod tests {
 
     #[test]
     fn generated_keys_have_the_format() {
-        let prefix = KeyPrefix::default();
+        let prefix = KeyPrefix::new("ech_").unwrap();
         for _ in 0..50 {
             let key = ApiKey::generate(&prefix).unwrap();
             let text = key.expose_secret();
@@ -595,7 +581,7 @@ mod tests {
     fn body_characters_are_spread_over_the_alphabet() {
         let mut seen = [0u32; 128];
         for _ in 0..200 {
-            let key = ApiKey::generate(&KeyPrefix::default()).unwrap();
+            let key = ApiKey::generate(&KeyPrefix::new("ech_").unwrap()).unwrap();
             for b in key.expose_secret()[4..4 + BODY_LEN].bytes() {
                 seen[usize::from(b)] += 1;
             }
@@ -625,7 +611,7 @@ mod tests {
 
     #[test]
     fn hmac_differs_from_sha256_and_needs_32_bytes() {
-        let key = ApiKey::generate(&KeyPrefix::default()).unwrap();
+        let key = ApiKey::generate(&KeyPrefix::new("ech_").unwrap()).unwrap();
         let peppered = KeyHasher::hmac_sha256(&[7; 32]).unwrap();
         assert!(peppered.is_peppered());
         assert_ne!(peppered.digest(&key), key.sha256());

@@ -3,9 +3,10 @@
 //!
 //! # Keys
 //!
-//! An [`ApiKey`] is `ech_` + 43 random base62 characters (256 bits from the operating
+//! An [`ApiKey`] is a prefix of your choosing (`ech_` in these examples) + 43 random base62
+//! characters (256 bits from the operating
 //! system's CSPRNG) + a 6-character CRC32 checksum, GitHub's token format:
-//! `ech_3kTq…Zr0aQ1bC`. The prefix makes leaked keys easy to find ([`API_KEY_REGEX`] is the
+//! `ech_3kTq…Zr0aQ1bC`. The prefix makes leaked keys easy to find ([`KeyPrefix::regex`] is the
 //! pattern to give secret scanners); the checksum lets the server refuse a mistyped,
 //! truncated or made-up key before it hashes or looks anything up. The checksum is not a
 //! secret and not a MAC: anyone can compute one, and it only saves work.
@@ -56,8 +57,9 @@
 //! use tower_shield::client_ip::PeerAddr;
 //!
 //! // `cargo run --example keygen` prints a key and its hash; the hash goes in API_KEY_HASHES.
-//! let key = ApiKey::generate(&KeyPrefix::default())?;
-//! let layer = RequireApiKey::builder(MemoryKeyStore::from_digests([key.sha256()]))
+//! let prefix = KeyPrefix::new("ech_")?;
+//! let key = ApiKey::generate(&prefix)?;
+//! let layer = RequireApiKey::builder(prefix.clone(), MemoryKeyStore::from_digests([key.sha256()]))
 //!     .lockout(5, std::time::Duration::from_secs(300))
 //!     .build()?;
 //!
@@ -87,7 +89,7 @@
 //!
 //!     // five wrong keys, then even the right key is refused for AUTH_ATTEMPT_TIMEOUT
 //!     for _ in 0..5 {
-//!         let other = ApiKey::generate(&KeyPrefix::default()).unwrap();
+//!         let other = ApiKey::generate(&prefix).unwrap();
 //!         let wrong = app.clone().oneshot(request(Some(other.expose_secret()))).await.unwrap();
 //!         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 //!     }
@@ -124,7 +126,7 @@
 //! # #[cfg(feature = "redis")]
 //! # fn build() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use tower_shield::api_key::{MemoryKeyStore, RequireApiKey};
+//! use tower_shield::api_key::{KeyPrefix, MemoryKeyStore, RequireApiKey};
 //! use tower_shield::config::StoreFailurePolicy;
 //! use tower_shield::limiter::RedisStore;
 //!
@@ -132,7 +134,7 @@
 //! let store = RedisStore::builder("redis://127.0.0.1:6379/")
 //!     .key_prefix("echotuner:")
 //!     .build()?;
-//! let layer = RequireApiKey::builder(MemoryKeyStore::new())
+//! let layer = RequireApiKey::builder(KeyPrefix::new("ech_")?, MemoryKeyStore::new())
 //!     .lockout(5, Duration::from_secs(300))
 //!     .redis(store, StoreFailurePolicy::Local)
 //!     .build()?;
@@ -153,8 +155,8 @@ use std::time::Duration;
 use http::HeaderValue;
 
 pub use key::{
-    API_KEY_REGEX, ApiKey, BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, GenerateError, KeyDigest,
-    KeyHasher, KeyId, KeyPrefix, ParseError,
+    ApiKey, BODY_LEN, CHECKSUM_LEN, GenerateError, KeyDigest, KeyHasher, KeyId, KeyPrefix,
+    ParseError,
 };
 pub use layer::RequireApiKeyLayer;
 #[cfg(feature = "redis")]
@@ -188,19 +190,22 @@ impl Authenticated {
     }
 }
 
-/// Entry point: `RequireApiKey::builder(key_store)`.
+/// Entry point: `RequireApiKey::builder(prefix, key_store)`.
 #[derive(Debug, Clone, Copy)]
 pub struct RequireApiKey;
 
 impl RequireApiKey {
-    /// A builder over `keys`, with the defaults: prefix `ech_`, plain SHA-256 digests, a
+    /// A builder for keys of `prefix` looked up in `keys`, with the defaults: plain SHA-256 digests, a
     /// lockout after 5 failures within 300 s (the guide's `MAX_AUTH_ATTEMPTS` and
     /// `AUTH_ATTEMPT_TIMEOUT`), the peer address as the client with IPv6 grouped by /64, a
     /// lockout store of its own, realm `api`.
-    pub fn builder<K: KeyStore>(keys: K) -> RequireApiKeyBuilder<K, CoarseClock> {
+    pub fn builder<K: KeyStore>(
+        prefix: KeyPrefix,
+        keys: K,
+    ) -> RequireApiKeyBuilder<K, CoarseClock> {
         RequireApiKeyBuilder {
             keys,
-            prefix: Cow::Borrowed(DEFAULT_PREFIX),
+            prefix,
             hasher: KeyHasher::sha256(),
             lockout: Some((5, Duration::from_secs(300))),
             store: None,
@@ -217,7 +222,7 @@ impl RequireApiKey {
 /// Builds a [`RequireApiKeyLayer`]; [`build`](Self::build) reports every problem at once.
 pub struct RequireApiKeyBuilder<K, C: Clock> {
     keys: K,
-    prefix: Cow<'static, str>,
+    prefix: KeyPrefix,
     hasher: KeyHasher,
     lockout: Option<(u32, Duration)>,
     store: Option<Arc<MemoryStore<C>>>,
@@ -246,12 +251,6 @@ impl<K, C: Clock> std::fmt::Debug for RequireApiKeyBuilder<K, C> {
 }
 
 impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
-    /// The prefix every key must have (default `ech_`); see [`KeyPrefix`] for the rules.
-    pub fn prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
     /// How keys are hashed into what the store holds (default [`KeyHasher::sha256`]).
     pub fn hasher(mut self, hasher: KeyHasher) -> Self {
         self.hasher = hasher;
@@ -358,7 +357,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
         C: Default,
     {
         let mut errors = self.errors;
-        let prefix = errors.take(KeyPrefix::new(self.prefix));
+        let prefix = Some(self.prefix);
         let grouping = errors.take(Ipv6Grouping::new(self.ipv6_prefix));
         let realm_ok = !self.realm.is_empty()
             && self

@@ -193,7 +193,7 @@ impl KeyRecord {
 /// ```
 /// use tower_shield::api_key::{ApiKey, KeyPrefix, KeyStore, MemoryKeyStore};
 ///
-/// let key = ApiKey::generate(&KeyPrefix::default())?;
+/// let key = ApiKey::generate(&KeyPrefix::new("ech_")?)?;
 /// let store = MemoryKeyStore::from_digests([key.sha256()]);
 /// assert_eq!(store.len(), 1);
 /// assert!(store.revoke(&key.sha256()));

@@ -255,8 +255,8 @@ impl Config {
         keys: K,
     ) -> Result<crate::api_key::RequireApiKeyBuilder<K, crate::limiter::CoarseClock>, ConfigError>
     {
-        Ok(crate::api_key::RequireApiKey::builder(keys)
-            .prefix(ECHOTUNER_KEY_PREFIX)
+        let prefix = crate::api_key::KeyPrefix::new(ECHOTUNER_KEY_PREFIX)?;
+        Ok(crate::api_key::RequireApiKey::builder(prefix, keys)
             .lockout(self.max_auth_attempts(), self.auth_attempt_timeout())
             .client_ip(self.client_ip_strategy()?))
     }

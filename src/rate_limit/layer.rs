@@ -8,10 +8,11 @@ use tower_layer::Layer;
 use super::backing::{Backing, InMemory};
 use super::device::DeviceRotation;
 use super::monitor::RateLimitMonitor;
-use super::policy::{Route, Scope};
+use super::policy::Scope;
 use super::service::RateLimitService;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace, Quota};
+use crate::route::Route;
 
 /// Applies rate-limit policies to every request of the wrapped service.
 ///

@@ -63,7 +63,7 @@ use ipnet::IpNet;
 pub use backing::{Backing, InMemory, Shareable};
 pub use layer::RateLimitLayer;
 pub use monitor::RateLimitMonitor;
-pub use policy::{DEVICE_ID_HEADER, KeyFn, Policy, RequestHead, Route, Scope};
+pub use policy::{KeyFn, Policy, RequestHead, Scope};
 pub use service::{RateLimitService, Refusal, RefusalHook, ResponseFuture};
 
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
@@ -111,7 +111,7 @@ pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
     policies: Vec<Policy>,
-    exempt: Vec<policy::Route>,
+    exempt: Vec<crate::route::Route>,
     allow: Vec<IpNet>,
     block: Vec<IpNet>,
     dry_run: bool,
@@ -228,7 +228,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
 
     /// Exempts `method` on `path` (exact, or a prefix ending in `/*`) from every limit.
     pub fn exempt(mut self, method: Method, path: &str) -> Self {
-        self.exempt.push(policy::Route::new(method, path));
+        self.exempt.push(crate::route::Route::new(method, path));
         self
     }
 

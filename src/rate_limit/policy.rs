@@ -6,11 +6,9 @@ use std::sync::Arc;
 use http::header::HeaderName;
 use http::{Extensions, HeaderMap, Method, Request, Uri};
 
+use crate::DEVICE_ID_HEADER;
 use crate::limiter::{Key, Quota};
-pub use crate::route::Route;
-
-/// The header the EchoTuner guide identifies devices and sessions by.
-pub const DEVICE_ID_HEADER: HeaderName = HeaderName::from_static("x-device-id");
+use crate::route::Route;
 
 /// A key function over the request, for [`Scope::custom`]. `None` means the policy does not
 /// apply to this request.

@@ -489,8 +489,7 @@ impl Coalescer {
 
     /// [`spawn_flusher`](Self::spawn_flusher) for the [`global`](Self::global) coalescer, for
     /// the life of the process. Only the first call starts a thread; later calls do nothing
-    /// (whatever their `every`). [`SecurityLog::from_config`](super::SecurityLog::from_config)
-    /// calls it, with one second.
+    /// (whatever their `every`). The reference server calls it at start-up, with one second.
     ///
     /// # Errors
     ///

@@ -163,9 +163,6 @@ pub const REQUEST_TARGET: &str = "tower_shield::request";
 /// The default request-id header, `x-request-id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The default device-id header, `x-device-id`.
-pub const X_DEVICE_ID: HeaderName = HeaderName::from_static("x-device-id");
-
 /// Emits the summary of every coalesced event of [`Coalescer::global`] now. Call it on
 /// shutdown, after the server has stopped, so no suppressed count is lost.
 pub fn flush() {
@@ -329,7 +326,7 @@ impl Default for SecurityLogBuilder {
             client_ip: ClientIpStrategy::peer(),
             request_id_header: X_REQUEST_ID,
             accept_request_id: true,
-            device_header: Some(X_DEVICE_ID),
+            device_header: Some(crate::DEVICE_ID_HEADER),
             max_field_len: escape::DEFAULT_MAX_LEN,
             auth_events: true,
             coalescer: None,
