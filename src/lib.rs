@@ -62,6 +62,7 @@ pub mod rate_limit;
 pub mod route;
 #[cfg(feature = "sanitize")]
 pub mod sanitize;
+mod secret;
 #[cfg(feature = "secure-headers")]
 pub mod secure_headers;
 #[cfg(feature = "security-log")]
@@ -71,6 +72,7 @@ pub mod shield;
 
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
+pub use secret::SecretKey;
 #[cfg(feature = "shield")]
 pub use shield::{Shield, ShieldLayer};
 

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::config::SecretKey;
+use crate::SecretKey;
 use crate::error::ConfigError;
 
 /// The prefix of the EchoTuner guide's keys.

@@ -44,7 +44,7 @@ impl<K, C: Clock> RequireApiKeyLayer<K, C> {
     /// local one, which counts only under [`StoreFailurePolicy::Local`] while Redis cannot
     /// answer.
     ///
-    /// [`StoreFailurePolicy::Local`]: crate::config::StoreFailurePolicy::Local
+    /// [`StoreFailurePolicy::Local`]: crate::limiter::StoreFailurePolicy::Local
     pub fn lockout(&self) -> Option<&Lockout<C>> {
         self.shared.lockout.as_ref()
     }

@@ -233,7 +233,7 @@ const LOCK: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:lock-out"));
 /// failure that locks: it takes the lock and forgets the failures, three round trips. Calls
 /// fail with [`StoreError`] after the store's timeout, or at once while its circuit breaker is
 /// open; what to do then is the caller's choice ([`RequireApiKeyBuilder::redis`] makes it with
-/// a [`StoreFailurePolicy`](crate::config::StoreFailurePolicy)).
+/// a [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)).
 ///
 /// [`RequireApiKeyBuilder::redis`]: super::RequireApiKeyBuilder::redis
 ///

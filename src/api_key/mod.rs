@@ -108,7 +108,7 @@
 //! rate limiter's. The bucket names do not depend on
 //! [`Key::use_secret`](crate::limiter::Key::use_secret).
 //!
-//! While Redis cannot answer, the [`StoreFailurePolicy`](crate::config::StoreFailurePolicy)
+//! While Redis cannot answer, the [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)
 //! decides: `fail-closed` answers 503 problem+json, `fail-open` still verifies keys but
 //! counts nothing, `local` counts in the in-memory lockout until Redis answers again; the
 //! store's timeout and circuit breaker keep every attempt short, and one
@@ -163,8 +163,9 @@ pub use lockout::{Failure, Lockout};
 pub use service::{RequireApiKeyService, ResponseFuture, X_API_KEY};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, MemoryKeyStore};
 
+use crate::SecretKey;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::config::{Config, SecretKey};
+use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::{Clock, CoarseClock, MemoryStore};
 use layer::Shared;
@@ -227,7 +228,7 @@ pub struct RequireApiKeyBuilder<K, C: Clock> {
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
-        crate::config::StoreFailurePolicy,
+        crate::limiter::StoreFailurePolicy,
     )>,
     errors: ConfigErrors,
 }
@@ -343,7 +344,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,
-        on_failure: crate::config::StoreFailurePolicy,
+        on_failure: crate::limiter::StoreFailurePolicy,
     ) -> Self {
         self.redis = Some((store, on_failure));
         self

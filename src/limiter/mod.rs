@@ -38,6 +38,7 @@
 //! [GCRA]: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm
 
 mod clock;
+mod failure;
 mod gcra;
 mod key;
 mod quota;
@@ -47,6 +48,7 @@ mod store;
 mod table;
 
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use failure::StoreFailurePolicy;
 pub use gcra::Decision;
 pub use key::{Key, Namespace};
 pub use quota::Quota;

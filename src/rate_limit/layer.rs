@@ -65,7 +65,7 @@ impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
     /// device rotation, and every decision under [`StoreFailurePolicy::Local`] while Redis is
     /// unavailable.
     ///
-    /// [`StoreFailurePolicy::Local`]: crate::config::StoreFailurePolicy::Local
+    /// [`StoreFailurePolicy::Local`]: crate::limiter::StoreFailurePolicy::Local
     pub fn store(&self) -> &Arc<MemoryStore<C>> {
         &self.shared.store
     }
@@ -79,7 +79,7 @@ impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
         &self,
     ) -> Option<(
         &crate::limiter::RedisStore,
-        crate::config::StoreFailurePolicy,
+        crate::limiter::StoreFailurePolicy,
     )> {
         self.shared
             .redis

@@ -226,7 +226,7 @@ pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
-        crate::config::StoreFailurePolicy,
+        crate::limiter::StoreFailurePolicy,
     )>,
     backing: PhantomData<B>,
 }
@@ -305,7 +305,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,
-        on_failure: crate::config::StoreFailurePolicy,
+        on_failure: crate::limiter::StoreFailurePolicy,
     ) -> RateLimitBuilder<C, Shareable> {
         self.redis = Some((store, on_failure));
         self.backed()

@@ -634,8 +634,8 @@ impl<C: Clock> Shared<C> {
         ip: IpAddr,
         device: Option<&[u8]>,
     ) -> Outcome {
-        use crate::config::StoreFailurePolicy;
         use crate::limiter::RedisCheck;
+        use crate::limiter::StoreFailurePolicy;
 
         let Some(redis) = &self.redis else {
             let (decision, binding) = self.check_local(matched);
