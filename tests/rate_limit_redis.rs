@@ -12,7 +12,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_shield::config::StoreFailurePolicy;
-use tower_shield::limiter::{CoarseClock, Key, Quota, RedisStore};
+use tower_shield::limiter::{Key, QuantaClock, Quota, RedisStore};
 use tower_shield::problem::ShieldBody;
 use tower_shield::rate_limit::{
     Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope, Shareable,
@@ -63,7 +63,7 @@ fn policies<C: tower_shield::limiter::Clock>(builder: RateLimitBuilder<C>) -> Ra
 fn redis_layer(
     store: RedisStore,
     on_failure: StoreFailurePolicy,
-) -> RateLimitLayer<CoarseClock, Shareable> {
+) -> RateLimitLayer<QuantaClock, Shareable> {
     policies(RateLimit::builder())
         .redis(store, on_failure)
         .build()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, Decision, Key, MemoryStore, Namespace, Quota};
+use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, Quota};
 #[cfg(feature = "redis")]
 use crate::limiter::{RedisCheck, RedisStore, StoreError};
 
@@ -60,7 +60,7 @@ use crate::limiter::{RedisCheck, RedisStore, StoreError};
 /// assert_eq!(lockout.locked_for(client), None);
 /// # Ok::<(), tower_shield::ConfigError>(())
 /// ```
-pub struct Lockout<C: Clock = CoarseClock> {
+pub struct Lockout<C: Clock = QuantaClock> {
     store: Arc<MemoryStore<C>>,
     rules: Rules,
     failures_ns: Namespace,

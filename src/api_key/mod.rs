@@ -167,7 +167,7 @@ use crate::SecretKey;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, MemoryStore};
+use crate::limiter::{Clock, MemoryStore, QuantaClock};
 use layer::Shared;
 
 /// The request extension of an authenticated request: which key, never the key itself.
@@ -198,7 +198,7 @@ impl RequireApiKey {
     /// lockout after 5 failures within 300 s (the guide's `MAX_AUTH_ATTEMPTS` and
     /// `AUTH_ATTEMPT_TIMEOUT`), the peer address as the client with IPv6 grouped by /64, a
     /// lockout store of its own, realm `api`.
-    pub fn builder<K: KeyStore>(keys: K) -> RequireApiKeyBuilder<K, CoarseClock> {
+    pub fn builder<K: KeyStore>(keys: K) -> RequireApiKeyBuilder<K, QuantaClock> {
         RequireApiKeyBuilder {
             keys,
             prefix: Cow::Borrowed(DEFAULT_PREFIX),
@@ -298,7 +298,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     }
 
     /// Keep the lockout's counters in `store`, such as the rate limiter's
-    /// (`RateLimitLayer::store`), under their own namespaces. Default: a store of its own with the coarse clock.
+    /// (`RateLimitLayer::store`), under their own namespaces. Default: a store of its own with the default clock.
     pub fn limiter_store<D: Clock>(self, store: Arc<MemoryStore<D>>) -> RequireApiKeyBuilder<K, D> {
         RequireApiKeyBuilder {
             keys: self.keys,

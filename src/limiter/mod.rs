@@ -47,7 +47,7 @@ mod redis;
 mod store;
 mod table;
 
-pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use clock::{Clock, ManualClock, MonotonicClock, QuantaClock};
 pub use failure::StoreFailurePolicy;
 pub use gcra::Decision;
 pub use key::{Key, Namespace};

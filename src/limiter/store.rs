@@ -9,7 +9,7 @@ use foldhash::fast::FixedState;
 
 use super::gcra::{Decision, evaluate};
 use super::table::{Table, hash};
-use super::{Clock, CoarseClock, Key, Quota};
+use super::{Clock, Key, QuantaClock, Quota};
 use crate::error::{ConfigError, ConfigErrors};
 
 /// The most checks [`MemoryStore::check_all`] handles without a heap allocation.
@@ -57,7 +57,7 @@ impl Shard {
 /// assert_eq!(store.len(), 1);
 /// # Ok::<(), tower_shield::ConfigError>(())
 /// ```
-pub struct MemoryStore<C: Clock = CoarseClock> {
+pub struct MemoryStore<C: Clock = QuantaClock> {
     shards: Box<[Shard]>,
     hasher: FixedState,
     clock: C,
@@ -114,13 +114,13 @@ impl Verdict {
     }
 }
 
-impl MemoryStore<CoarseClock> {
-    /// A builder with the defaults: at most 1,000,000 keys, 64 shards, the [`CoarseClock`].
-    pub fn builder() -> MemoryStoreBuilder<CoarseClock> {
+impl MemoryStore<QuantaClock> {
+    /// A builder with the defaults: at most 1,000,000 keys, 64 shards, the [`QuantaClock`].
+    pub fn builder() -> MemoryStoreBuilder<QuantaClock> {
         MemoryStoreBuilder {
             max_keys: 1_000_000,
             shards: None,
-            clock: CoarseClock::new(),
+            clock: QuantaClock::new(),
         }
     }
 }

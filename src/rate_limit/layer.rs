@@ -11,14 +11,14 @@ use super::monitor::RateLimitMonitor;
 use super::policy::{Route, Scope};
 use super::service::RateLimitService;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace, Quota};
+use crate::limiter::{Clock, MemoryStore, Namespace, QuantaClock, Quota};
 
 /// Applies rate-limit policies to every request of the wrapped service.
 ///
 /// Built by [`RateLimit::builder`](super::RateLimit::builder). Cloning the layer shares its
 /// store, policies and monitor. `B` is where its limits may be kept, and so what its service
 /// asks of the service it wraps ([`backing`](super::backing)).
-pub struct RateLimitLayer<C: Clock = CoarseClock, B: Backing = InMemory> {
+pub struct RateLimitLayer<C: Clock = QuantaClock, B: Backing = InMemory> {
     pub(crate) shared: Arc<Shared<C>>,
     pub(crate) backing: PhantomData<B>,
 }

@@ -68,7 +68,7 @@ pub use service::{RateLimitService, Refusal, RefusalHook, ResponseFuture};
 
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace};
+use crate::limiter::{Clock, MemoryStore, Namespace, QuantaClock};
 use crate::problem::Problem;
 use device::DeviceRotation;
 use layer::{Shared, Target};
@@ -80,7 +80,7 @@ pub struct RateLimit;
 impl RateLimit {
     /// A builder with no policies, the peer address as the client, IPv6 grouped by /64, an
     /// in-memory store of up to 1,000,000 keys.
-    pub fn builder() -> RateLimitBuilder<CoarseClock> {
+    pub fn builder() -> RateLimitBuilder<QuantaClock> {
         RateLimitBuilder {
             store: None,
             client_ip: ClientIpStrategy::peer(),
@@ -142,7 +142,7 @@ impl RateLimit {
     /// asks of the inner service does not depend on the features compiled in.
     pub fn from_config(
         config: &crate::Config,
-    ) -> Result<Option<RateLimitBuilder<CoarseClock, Shareable>>, ConfigError> {
+    ) -> Result<Option<RateLimitBuilder<QuantaClock, Shareable>>, ConfigError> {
         let redis = shared_store(config)?;
         if !config.rate_limit_enabled() {
             return Ok(None);

@@ -3,7 +3,7 @@ use tower_layer::Layer;
 use super::reserve::ReserveHeaders;
 use super::toggle::{PassThrough, Toggle};
 use crate::cors::{CorsLayer, CorsService};
-use crate::limiter::CoarseClock;
+use crate::limiter::QuantaClock;
 use crate::rate_limit::{RateLimitLayer, RateLimitService, Shareable};
 use crate::sanitize::{InputSanitizerLayer, InputSanitizerService};
 use crate::secure_headers::{SecureHeadersLayer, SecureHeadersService};
@@ -12,7 +12,7 @@ use crate::security_log::{SecurityLogLayer, SecurityLogService};
 type Reserved<S> = ReserveHeaders<S>;
 type Sanitized<S> = Toggle<InputSanitizerService<Reserved<S>>, PassThrough<Reserved<S>>>;
 type Limited<S> =
-    Toggle<RateLimitService<Sanitized<S>, CoarseClock, Shareable>, PassThrough<Sanitized<S>>>;
+    Toggle<RateLimitService<Sanitized<S>, QuantaClock, Shareable>, PassThrough<Sanitized<S>>>;
 type CorsChecked<S> = Toggle<CorsService<Limited<S>>, PassThrough<Limited<S>>>;
 type Headed<S> = Toggle<SecureHeadersService<CorsChecked<S>>, CorsChecked<S>>;
 
@@ -27,14 +27,14 @@ pub struct ShieldLayer {
     pub(super) security_log: SecurityLogLayer,
     pub(super) secure_headers: Option<SecureHeadersLayer>,
     pub(super) cors: Option<CorsLayer>,
-    pub(super) rate_limit: Option<RateLimitLayer<CoarseClock, Shareable>>,
+    pub(super) rate_limit: Option<RateLimitLayer<QuantaClock, Shareable>>,
     pub(super) sanitizer: Option<InputSanitizerLayer>,
 }
 
 impl ShieldLayer {
     /// The rate limit, when it is on: its [monitor](RateLimitLayer::monitor) of top
     /// offenders, its [store](RateLimitLayer::store) (for the API-key lockout).
-    pub fn rate_limit(&self) -> Option<&RateLimitLayer<CoarseClock, Shareable>> {
+    pub fn rate_limit(&self) -> Option<&RateLimitLayer<QuantaClock, Shareable>> {
         self.rate_limit.as_ref()
     }
 

@@ -82,7 +82,7 @@ pub use toggle::{PassThrough, PassThroughFuture, Toggle, ToggleFuture};
 use crate::Config;
 use crate::cors::{Cors, CorsLayer};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::CoarseClock;
+use crate::limiter::QuantaClock;
 use crate::rate_limit::{RateLimit, RateLimitBuilder, Shareable};
 use crate::sanitize::InputSanitizerBuilder;
 use crate::secure_headers::{SecureHeaders, SecureHeadersBuilder};
@@ -130,7 +130,7 @@ pub struct ShieldBuilder {
     security_log: Option<SecurityLogLayer>,
     secure_headers: Option<SecureHeadersBuilder>,
     cors: Option<CorsLayer>,
-    rate_limit: Option<RateLimitBuilder<CoarseClock, Shareable>>,
+    rate_limit: Option<RateLimitBuilder<QuantaClock, Shareable>>,
     sanitizer: Option<InputSanitizerBuilder>,
 }
 
@@ -140,8 +140,8 @@ impl ShieldBuilder {
     pub fn rate_limit(
         mut self,
         f: impl FnOnce(
-            RateLimitBuilder<CoarseClock, Shareable>,
-        ) -> RateLimitBuilder<CoarseClock, Shareable>,
+            RateLimitBuilder<QuantaClock, Shareable>,
+        ) -> RateLimitBuilder<QuantaClock, Shareable>,
     ) -> Self {
         self.rate_limit = self.rate_limit.map(f);
         self
