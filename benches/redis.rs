@@ -77,7 +77,7 @@ async fn through_the_store(requests: usize) -> (f64, f64, f64) {
         .build()
         .expect("store");
     let quota = Quota::per(1_000_000_000, Duration::from_secs(1_000)).expect("quota");
-    let key = Key::hashed(b"hot");
+    let key = Key::from_u128(u128::from_be_bytes(*b"hot-key-of-bench"));
     // warm up: connect and load the script
     store
         .check_all(&[RedisCheck::new(key, &quota)])

@@ -105,8 +105,7 @@
 //! [`RequireApiKeyBuilder::redis`] keeps the same two buckets, with the same decisions, in a
 //! [`RedisStore`](crate::limiter::RedisStore) (`RedisLockout`): every instance on the same
 //! Redis and key prefix shares one count and one lock per client, and the store can be the
-//! rate limiter's. The bucket names do not depend on
-//! [`Key::use_secret`](crate::limiter::Key::use_secret).
+//! rate limiter's. The bucket names do not depend on the store's secret.
 //!
 //! While Redis cannot answer, the [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)
 //! decides: `fail-closed` answers 503 problem+json, `fail-open` still verifies keys but

@@ -9,7 +9,8 @@ use foldhash::fast::FixedState;
 
 use super::gcra::{Decision, evaluate};
 use super::table::{Table, hash};
-use super::{Clock, Key, QuantaClock, Quota};
+use super::{Clock, Key, KeyHasher, QuantaClock, Quota};
+use crate::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 
 /// The most checks [`MemoryStore::check_all`] handles without a heap allocation.
@@ -60,6 +61,7 @@ impl Shard {
 pub struct MemoryStore<C: Clock = QuantaClock> {
     shards: Box<[Shard]>,
     hasher: FixedState,
+    keys: KeyHasher,
     clock: C,
     max_keys: usize,
 }
@@ -70,6 +72,7 @@ pub struct MemoryStoreBuilder<C> {
     max_keys: usize,
     shards: Option<usize>,
     clock: C,
+    keys: Option<KeyHasher>,
 }
 
 /// One (key, quota, cost) triple of an all-or-nothing [`MemoryStore::check_all`].
@@ -121,6 +124,7 @@ impl MemoryStore<QuantaClock> {
             max_keys: 1_000_000,
             shards: None,
             clock: QuantaClock::new(),
+            keys: None,
         }
     }
 }
@@ -146,7 +150,15 @@ impl<C: Clock> MemoryStoreBuilder<C> {
             max_keys: self.max_keys,
             shards: self.shards,
             clock,
+            keys: self.keys,
         }
+    }
+
+    /// Hash identifiers and policy names under `secret` (default: a random secret of this
+    /// store's own). See [`KeyHasher`].
+    pub fn secret(mut self, secret: &SecretKey) -> Self {
+        self.keys = Some(KeyHasher::from_secret(secret));
+        self
     }
 
     /// The store, or every problem with the settings.
@@ -178,6 +190,7 @@ impl<C: Clock> MemoryStoreBuilder<C> {
                 .map(|_| Shard(SpinMutex::new(Table::new(per_shard, hasher.clone()))))
                 .collect(),
             hasher,
+            keys: self.keys.unwrap_or_else(KeyHasher::random),
             clock: self.clock,
             max_keys: per_shard * shards,
         })
@@ -225,7 +238,7 @@ impl<C: Clock> MemoryStore<C> {
     ///
     /// let store = MemoryStore::builder().build()?;
     /// let quota = Quota::per_minute(2)?;
-    /// let client = Key::hashed(b"client");
+    /// let client = store.key_hasher().hash(b"client");
     /// store.check(client, &quota);
     /// store.check(client, &quota);
     /// assert!(!store.check(client, &quota).is_allowed());
@@ -244,12 +257,13 @@ impl<C: Clock> MemoryStore<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_shield::limiter::{Check, Key, ManualClock, MemoryStore, Quota, Namespace};
+    /// use tower_shield::limiter::{Check, ManualClock, MemoryStore, Quota};
     ///
     /// let store = MemoryStore::builder().clock(ManualClock::new()).build()?;
     /// let (burst, hourly) = (Quota::per_second(10)?, Quota::per_hour(1)?);
-    /// let ip = Key::hashed(b"client");
-    /// let (a, b) = (ip.in_namespace(&Namespace::new("burst")), ip.in_namespace(&Namespace::new("hourly")));
+    /// let keys = store.key_hasher();
+    /// let ip = keys.hash(b"client");
+    /// let (a, b) = (ip.in_namespace(&keys.namespace("burst")), ip.in_namespace(&keys.namespace("hourly")));
     ///
     /// assert!(store.check_all(&[Check::new(a, &burst), Check::new(b, &hourly)]).is_allowed());
     /// let v = store.check_all(&[Check::new(a, &burst), Check::new(b, &hourly)]);
@@ -415,6 +429,11 @@ impl<C: Clock> MemoryStore<C> {
                     }
                 }
             })
+    }
+
+    /// How this store's users turn identifiers and policy names into keys.
+    pub fn key_hasher(&self) -> &KeyHasher {
+        &self.keys
     }
 
     /// The clock this store reads.

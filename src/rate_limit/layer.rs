@@ -11,7 +11,7 @@ use super::monitor::RateLimitMonitor;
 use super::policy::{Route, Scope};
 use super::service::RateLimitService;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::limiter::{Clock, MemoryStore, Namespace, QuantaClock, Quota};
+use crate::limiter::{Clock, KeyHasher, MemoryStore, Namespace, QuantaClock, Quota};
 
 /// Applies rate-limit policies to every request of the wrapped service.
 ///
@@ -140,6 +140,8 @@ impl Target {
 /// Everything the services of one layer share.
 pub(crate) struct Shared<C: Clock> {
     pub(crate) store: Arc<MemoryStore<C>>,
+    /// The hasher of the store the limits are kept in: session and device keys, namespaces.
+    pub(crate) keys: KeyHasher,
     pub(crate) client_ip: ClientIpStrategy,
     pub(crate) grouping: Ipv6Grouping,
     pub(crate) targets: Vec<Target>,

@@ -227,14 +227,14 @@ impl<C: Clock> Shared<C> {
                 Scope::Session(name) => match single_identifier(head.headers(), name) {
                     Some(id) => {
                         matched.device.get_or_insert(id);
-                        Key::hashed(id)
+                        self.keys.hash(id)
                     }
                     None => ip_key,
                 },
                 Scope::Device(name) => match device_identifier(head.headers(), name) {
                     Ok(id) => {
                         matched.device.get_or_insert(id);
-                        Key::hashed(id)
+                        self.keys.hash(id)
                     }
                     Err((rule, problem)) => {
                         SecurityEvent::input_validation_fail(name.as_str(), rule)

@@ -21,7 +21,8 @@ use self::breaker::{Admit, Breaker, Transition};
 pub use self::script::GCRA_LUA;
 use self::script::{RawDecision, arguments, decode, evaluate_micros};
 use super::gcra::Decision;
-use super::{Key, Quota, Verdict};
+use super::{Key, KeyHasher, Quota, Verdict};
+use crate::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 
 /// The version of the data format of the script, part of every key name.
@@ -81,6 +82,7 @@ pub struct RedisStoreBuilder {
     failure_threshold: u32,
     cool_down: Duration,
     local_denials: usize,
+    keys: Option<KeyHasher>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -102,6 +104,14 @@ impl RedisStoreBuilder {
     /// `}` (they would change the Cluster hash tag).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// Hash identifiers and policy names under `secret` (default: a random secret of this
+    /// store's own). Every instance sharing the Redis must be given the same one, or their
+    /// session, device and policy keys differ and those limits are not shared.
+    pub fn secret(mut self, secret: &SecretKey) -> Self {
+        self.keys = Some(KeyHasher::from_secret(secret));
         self
     }
 
@@ -168,6 +178,7 @@ impl RedisStoreBuilder {
                 connection: Mutex::new(None),
                 script: redis::Script::new(GCRA_LUA),
                 prefix: format!("{}{FORMAT_VERSION}", self.prefix),
+                keys: self.keys.unwrap_or_else(KeyHasher::random),
                 timeout: self.timeout,
                 cool_down: self.cool_down,
                 breaker: Mutex::new(Breaker::new(
@@ -222,11 +233,11 @@ impl RedisStoreBuilder {
 /// # Keys must mean the same in every process
 ///
 /// Instances share a limit only if they compute the same [`Key`] for the same client.
-/// [`Key::from_ip`], [`Key::from_u128`] and [`Key::GLOBAL`] do. [`Key::hashed`] and
-/// [`Namespace`](super::Namespace) use a secret drawn at random once per *process*, so their
-/// keys differ between instances and are not shared through Redis, unless every instance
-/// calls [`Key::use_secret`] with one shared secret at start-up (the reference server derives
-/// it from `SECRET_KEY`).
+/// [`Key::from_ip`], [`Key::from_u128`] and [`Key::GLOBAL`] do. The store's
+/// [`key_hasher`](RedisStore::key_hasher) hashes identifiers and names under a random secret
+/// of its own, so its keys differ between instances and are not shared through Redis, unless
+/// every instance's store is built with one shared
+/// [`secret`](RedisStoreBuilder::secret) (the reference server uses `SECRET_KEY`).
 ///
 /// # One round trip, one clock, integer microseconds
 ///
@@ -307,6 +318,7 @@ struct Inner {
     connection: Mutex<Option<ConnectionManager>>,
     script: redis::Script,
     prefix: String,
+    keys: KeyHasher,
     timeout: Duration,
     cool_down: Duration,
     breaker: Mutex<Breaker>,
@@ -346,6 +358,7 @@ impl RedisStore {
             failure_threshold: 3,
             cool_down: Duration::from_secs(1),
             local_denials: 10_000,
+            keys: None,
         }
     }
 
@@ -448,6 +461,11 @@ impl RedisStore {
             tag.to_u128(),
             key.to_u128()
         )
+    }
+
+    /// How this store's users turn identifiers and policy names into keys.
+    pub fn key_hasher(&self) -> &KeyHasher {
+        &self.inner.keys
     }
 
     /// How many calls went to Redis (round trips attempted, successful or not).
