@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tower_shield::limiter::{
-    Check, Key, ManualClock, MemoryStore, Quota, RedisCheck, RedisStore, StoreError,
-};
+use tower_shield::limiter::{Check, Key, ManualClock, MemoryStore, Quota, RedisStore, StoreError};
 use tracing::Level;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -85,7 +83,7 @@ async fn decisions_match_the_memory_store_on_random_traces() {
             .collect();
         let remote: Vec<_> = picks
             .iter()
-            .map(|&(k, q, c)| RedisCheck::new(keys[k], &quotas[q]).cost(c))
+            .map(|&(k, q, c)| Check::new(keys[k], &quotas[q]).cost(c))
             .collect();
         let local: Vec<_> = picks
             .iter()
@@ -148,7 +146,7 @@ async fn all_or_nothing_over_two_keys() {
     );
     let client = id(b"client");
     let (a, b) = (id(b"burst"), id(b"hourly"));
-    let checks = [RedisCheck::new(a, &burst), RedisCheck::new(b, &hourly)];
+    let checks = [Check::new(a, &burst), Check::new(b, &hourly)];
     let first = store.check_all_tagged(client, &checks).await.unwrap();
     assert!(first.is_allowed());
     assert_eq!((first.index, first.binding.remaining()), (1, 0));
@@ -157,13 +155,13 @@ async fn all_or_nothing_over_two_keys() {
     assert_eq!(second.index, 1);
     assert!(second.binding.retry_after().unwrap() > Duration::from_secs(3590));
     // The refusal charged nothing to the other key.
-    let probe = [RedisCheck::new(a, &burst).cost(0)];
+    let probe = [Check::new(a, &burst).cost(0)];
     let v = store.check_all_tagged(client, &probe).await.unwrap();
     assert_eq!(v.binding.remaining(), 9);
     // A cost above the burst is refused with no retry and charges nothing either.
     let big = [
-        RedisCheck::new(a, &burst).cost(11),
-        RedisCheck::new(id(b"other"), &burst),
+        Check::new(a, &burst).cost(11),
+        Check::new(id(b"other"), &burst),
     ];
     let v = store.check_all_tagged(client, &big).await.unwrap();
     assert_eq!(

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, Quota};
 #[cfg(feature = "redis")]
-use crate::limiter::{RedisCheck, RedisStore, StoreError};
+use crate::limiter::{Check, RedisStore, StoreError};
+use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, Quota};
 
 /// Locks a client out after too many failed authentications (`MAX_AUTH_ATTEMPTS` within
 /// `AUTH_ATTEMPT_TIMEOUT`), with two token buckets of the shared [`MemoryStore`]:
@@ -299,8 +299,8 @@ impl RedisLockout {
     /// client has failures to forget.
     pub(crate) async fn standing(&self, client: Key) -> Result<Standing, StoreError> {
         let checks = [
-            RedisCheck::new(LOCK, &self.rules.lock),
-            RedisCheck::new(FAILURES, &self.rules.failures).cost(0),
+            Check::new(LOCK, &self.rules.lock),
+            Check::new(FAILURES, &self.rules.failures).cost(0),
         ];
         match self.store.peek_each(client, &checks).await?[..] {
             [lock, failures] => Ok(Standing {
@@ -348,7 +348,7 @@ impl RedisLockout {
     }
 
     async fn check(&self, client: Key, bucket: Key, quota: &Quota) -> Result<Decision, StoreError> {
-        let check = [RedisCheck::new(bucket, quota)];
+        let check = [Check::new(bucket, quota)];
         Ok(self.store.check_all_tagged(client, &check).await?.binding)
     }
 }

@@ -75,12 +75,12 @@ pub struct MemoryStoreBuilder<C> {
     keys: Option<KeyHasher>,
 }
 
-/// One (key, quota, cost) triple of an all-or-nothing [`MemoryStore::check_all`].
+/// One (key, quota, cost) triple of an all-or-nothing `check_all`, on any store.
 #[derive(Clone, Copy, Debug)]
 pub struct Check<'a> {
-    key: Key,
-    quota: &'a Quota,
-    cost: u32,
+    pub(crate) key: Key,
+    pub(crate) quota: &'a Quota,
+    pub(crate) cost: u32,
 }
 
 impl<'a> Check<'a> {

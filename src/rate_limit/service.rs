@@ -634,16 +634,15 @@ impl<C: Clock> Shared<C> {
         ip: IpAddr,
         device: Option<&[u8]>,
     ) -> Outcome {
-        use crate::limiter::RedisCheck;
         use crate::limiter::StoreFailurePolicy;
 
         let Some(redis) = &self.redis else {
             let (decision, binding) = self.check_local(matched);
             return self.finish(decision, matched[binding], ip, device);
         };
-        let checks: Vec<RedisCheck<'_>> = matched
+        let checks: Vec<Check<'_>> = matched
             .iter()
-            .map(|&(index, key)| RedisCheck::new(key, &self.targets[index].quota))
+            .map(|&(index, key)| Check::new(key, &self.targets[index].quota))
             .collect();
         // A key's state lives under the hash tag it is checked with, so a key must always get
         // the same tag. When every policy keys requests by one client identity, that identity

@@ -21,7 +21,7 @@ use self::breaker::{Admit, Breaker, Transition};
 pub use self::script::GCRA_LUA;
 use self::script::{RawDecision, arguments, decode, evaluate_micros};
 use super::gcra::Decision;
-use super::{Key, KeyHasher, Quota, Verdict};
+use super::{Check, Key, KeyHasher, Quota, Verdict};
 use crate::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 
@@ -45,32 +45,6 @@ pub enum StoreError {
     /// Redis answered something the script cannot have returned.
     #[error("the Redis store answered unexpectedly: {0}")]
     Protocol(String),
-}
-
-/// One (key, quota, cost) of a [`RedisStore::check_all`]: the Redis counterpart of
-/// [`Check`](super::Check).
-#[derive(Clone, Copy, Debug)]
-pub struct RedisCheck<'a> {
-    pub(crate) key: Key,
-    pub(crate) quota: &'a Quota,
-    pub(crate) cost: u32,
-}
-
-impl<'a> RedisCheck<'a> {
-    /// A check of cost 1.
-    pub fn new(key: Key, quota: &'a Quota) -> Self {
-        RedisCheck {
-            key,
-            quota,
-            cost: 1,
-        }
-    }
-
-    /// The same check with another cost (0 asks without charging).
-    pub fn cost(mut self, cost: u32) -> Self {
-        self.cost = cost;
-        self
-    }
 }
 
 /// Builds a [`RedisStore`]; see [`RedisStore::builder`].
@@ -205,7 +179,7 @@ impl RedisStoreBuilder {
 /// ```no_run
 /// use std::net::IpAddr;
 /// use std::time::Duration;
-/// use tower_shield::limiter::{Key, Quota, RedisCheck, RedisStore};
+/// use tower_shield::limiter::{Check, Key, Quota, RedisStore};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// // Validates the URL only: start-up does not need Redis to be up.
@@ -219,7 +193,7 @@ impl RedisStoreBuilder {
 ///
 /// // Both limits of this client, in the client's hash-tag slot, charged all-or-nothing.
 /// let verdict = store
-///     .check_all(&[RedisCheck::new(client, &per_second), RedisCheck::new(hourly, &per_hour)])
+///     .check_all(&[Check::new(client, &per_second), Check::new(hourly, &per_hour)])
 ///     .await?;
 /// if !verdict.is_allowed() {
 ///     println!("retry in {:?}", verdict.binding.retry_after());
@@ -380,14 +354,14 @@ impl RedisStore {
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, StoreError> {
-        let check = [RedisCheck::new(key, quota).cost(cost)];
+        let check = [Check::new(key, quota).cost(cost)];
         Ok(self.run(key, &check, true, true).await?.0.binding)
     }
 
     /// What [`check_n`](Self::check_n) would decide now, without charging anything. Always
     /// asks Redis.
     pub async fn peek(&self, key: Key, quota: &Quota, cost: u32) -> Result<Decision, StoreError> {
-        let check = [RedisCheck::new(key, quota).cost(cost)];
+        let check = [Check::new(key, quota).cost(cost)];
         Ok(self.run(key, &check, false, false).await?.0.binding)
     }
 
@@ -399,7 +373,7 @@ impl RedisStore {
     ///
     /// With no checks it admits without calling Redis, reporting an unlimited decision of
     /// burst 0.
-    pub async fn check_all(&self, checks: &[RedisCheck<'_>]) -> Result<Verdict, StoreError> {
+    pub async fn check_all(&self, checks: &[Check<'_>]) -> Result<Verdict, StoreError> {
         let Some(first) = checks.first() else {
             return Ok(NOTHING);
         };
@@ -411,7 +385,7 @@ impl RedisStore {
     pub async fn check_all_tagged(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
     ) -> Result<Verdict, StoreError> {
         if checks.is_empty() {
             return Ok(NOTHING);
@@ -426,7 +400,7 @@ impl RedisStore {
     pub async fn check_all_timed(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
     ) -> Result<(Verdict, Duration), StoreError> {
         if checks.is_empty() {
             return Ok((NOTHING, Duration::ZERO));
@@ -505,7 +479,7 @@ impl RedisStore {
     async fn run(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
         charge: bool,
         use_cache: bool,
     ) -> Result<(Verdict, Duration), StoreError> {
@@ -537,7 +511,7 @@ impl RedisStore {
     async fn evaluate(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
         charge: bool,
     ) -> Result<(Duration, Vec<RawDecision>), StoreError> {
         let mut invocation = self.inner.script.prepare_invoke();
@@ -561,7 +535,7 @@ impl RedisStore {
     pub(crate) async fn peek_each(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
     ) -> Result<Vec<Decision>, StoreError> {
         let (_, raws) = self.evaluate(tag, checks, false).await?;
         Ok(raws
@@ -572,7 +546,7 @@ impl RedisStore {
     }
 
     /// A verdict from the local denial cache, when it alone proves a refusal.
-    fn refused_locally(&self, tag: Key, checks: &[RedisCheck<'_>]) -> Option<Verdict> {
+    fn refused_locally(&self, tag: Key, checks: &[Check<'_>]) -> Option<Verdict> {
         let mut cache = lock(&self.inner.denials);
         if cache.is_empty() {
             return None;
@@ -607,7 +581,7 @@ impl RedisStore {
     fn remember_refusals(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
         raws: &[RawDecision],
         sent_us: u64,
     ) {
