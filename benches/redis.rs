@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tower_shield::limiter::{GCRA_LUA, Key, Quota, RedisCheck, RedisStore};
+use tower_shield::limiter::{Check, GCRA_LUA, Key, Quota, RedisStore};
 
 const CLIENTS: usize = 50;
 
@@ -77,10 +77,10 @@ async fn through_the_store(requests: usize) -> (f64, f64, f64) {
         .build()
         .expect("store");
     let quota = Quota::per(1_000_000_000, Duration::from_secs(1_000)).expect("quota");
-    let key = Key::hashed(b"hot");
+    let key = Key::from_u128(u128::from_be_bytes(*b"hot-key-of-bench"));
     // warm up: connect and load the script
     store
-        .check_all(&[RedisCheck::new(key, &quota)])
+        .check_all(&[Check::new(key, &quota)])
         .await
         .expect("redis answers");
     let per_task = requests / CLIENTS;
@@ -93,7 +93,7 @@ async fn through_the_store(requests: usize) -> (f64, f64, f64) {
                 for _ in 0..per_task {
                     let t = Instant::now();
                     let verdict = store
-                        .check_all(&[RedisCheck::new(key, &quota)])
+                        .check_all(&[Check::new(key, &quota)])
                         .await
                         .expect("redis answers");
                     assert!(verdict.is_allowed());

@@ -65,6 +65,7 @@ pub mod rate_limit;
 pub mod route;
 #[cfg(feature = "sanitize")]
 pub mod sanitize;
+mod secret;
 #[cfg(feature = "secure-headers")]
 pub mod secure_headers;
 #[cfg(feature = "security-log")]
@@ -76,6 +77,7 @@ pub mod shield;
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
 pub use identifier::DEVICE_ID_HEADER;
+pub use secret::SecretKey;
 #[cfg(feature = "shield")]
 pub use shield::{Shield, ShieldLayer};
 

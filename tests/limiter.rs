@@ -6,9 +6,7 @@ use std::thread;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tower_shield::limiter::{
-    Check, Clock, Decision, Key, ManualClock, MemoryStore, Namespace, Quota,
-};
+use tower_shield::limiter::{Check, Clock, Decision, Key, ManualClock, MemoryStore, Quota};
 
 /// A token bucket kept the obvious way: `credit` nanoseconds of allowance, refilled by elapsed
 /// time up to `burst × interval`, spent `cost × interval` at a time. It shares no code with the
@@ -95,8 +93,9 @@ proptest! {
         clock.set(1);
         let store = MemoryStore::builder().max_keys(10_000).clock(clock.clone()).build().unwrap();
         let quotas = quotas();
-        let scopes = [Namespace::new("q0"), Namespace::new("q1"), Namespace::new("q2")];
-        let key = |k: usize, q: usize| Key::hashed(&[k as u8]).in_namespace(&scopes[q]);
+        let keys = store.key_hasher();
+        let scopes = [keys.namespace("q0"), keys.namespace("q1"), keys.namespace("q2")];
+        let key = |k: usize, q: usize| keys.hash(&[k as u8]).in_namespace(&scopes[q]);
         let mut buckets: Vec<Vec<Option<ModelBucket>>> = vec![vec![None; 3]; 4];
         for (advance, op) in trace {
             clock.advance(Duration::from_nanos(advance));
@@ -142,7 +141,7 @@ proptest! {
         let quota = quotas()[q];
         let clock = ManualClock::new();
         let store = MemoryStore::builder().clock(clock.clone()).build().unwrap();
-        let key = Key::hashed(b"one");
+        let key = store.key_hasher().hash(b"one");
         let interval = quota.interval().as_nanos() as u64;
         let mut admitted = 0u64;
         let mut elapsed = 0u64;
@@ -201,17 +200,18 @@ fn threads_with_overlapping_all_or_nothing_checks_never_overspend() {
         Quota::per_hour(5_000).unwrap(),
         Quota::per_hour(3_000).unwrap(),
     );
-    let shared = Key::hashed(b"shared");
+    let keys = *store.key_hasher();
+    let shared = keys.hash(b"shared");
     let admitted = Arc::new(AtomicU32::new(0));
     let threads: Vec<_> = (0..4u8)
         .map(|i| {
             let (store, admitted) = (store.clone(), admitted.clone());
             thread::spawn(move || {
-                let own = Key::hashed(&[i]);
+                let own = keys.hash(&[i]);
                 for _ in 0..2_000 {
                     let checks = [
                         Check::new(own, &wide),
-                        Check::new(shared.in_namespace(&Namespace::new("n")), &narrow),
+                        Check::new(shared.in_namespace(&keys.namespace("n")), &narrow),
                     ];
                     if store.check_all(&checks).is_allowed() {
                         admitted.fetch_add(1, Ordering::Relaxed);
@@ -226,7 +226,7 @@ fn threads_with_overlapping_all_or_nothing_checks_never_overspend() {
     // the shared bucket binds: exactly its burst, and the private buckets paid only for those
     assert_eq!(admitted.load(Ordering::Relaxed), 3_000);
     let spent: u32 = (0..4u8)
-        .map(|i| 5_000 - store.peek(Key::hashed(&[i]), &wide, 0).remaining())
+        .map(|i| 5_000 - store.peek(keys.hash(&[i]), &wide, 0).remaining())
         .sum();
     assert_eq!(spent, 3_000);
 }
@@ -242,7 +242,7 @@ fn a_flood_of_new_keys_stays_at_the_cap_and_leaves_a_legitimate_key_exact() {
     let quiet = MemoryStore::builder().clock(clock.clone()).build().unwrap();
     let flood_quota = Quota::per_minute(60).unwrap();
     let legit_quota = Quota::per(10, Duration::from_secs(10)).unwrap();
-    let legit = Key::hashed(b"legitimate");
+    let legit = quiet.key_hasher().hash(b"legitimate");
     let mut allowed = 0;
     for i in 0..1_000_000u32 {
         clock.advance(Duration::from_micros(10));
@@ -274,10 +274,10 @@ fn sweeping_drops_only_full_buckets() {
     let store = MemoryStore::builder().clock(clock.clone()).build().unwrap();
     let quota = Quota::per_second(1).unwrap();
     for i in 0..100u8 {
-        store.check(Key::hashed(&[i]), &quota);
+        store.check(store.key_hasher().hash(&[i]), &quota);
     }
     clock.advance(Duration::from_millis(500));
-    store.check(Key::hashed(b"late"), &quota);
+    store.check(store.key_hasher().hash(b"late"), &quota);
     clock.advance(Duration::from_millis(600));
     assert_eq!(store.sweep(), 100);
     assert_eq!(store.len(), 1);

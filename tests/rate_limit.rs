@@ -10,7 +10,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_shield::client_ip::ClientIpStrategy;
-use tower_shield::limiter::{Key, ManualClock, MemoryStore, Quota};
+use tower_shield::limiter::{ManualClock, MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, Scope};
 
 type App = tower::util::BoxCloneService<
@@ -621,15 +621,16 @@ async fn a_missing_peer_address_is_an_operator_error_not_a_shared_bucket() {
 #[tokio::test]
 async fn custom_keys_and_monitor() {
     let clock = ManualClock::new();
+    let tenants = tower_shield::limiter::KeyHasher::random();
     let layer = RateLimit::builder()
         .store(store(&clock))
         .policy(Policy::new(
             "tenant",
             Quota::per_minute(1).unwrap(),
-            Scope::custom(|head| {
+            Scope::custom(move |head| {
                 head.headers()
                     .get("x-tenant")
-                    .map(|v| Key::hashed(v.as_bytes()))
+                    .map(|v| tenants.hash(v.as_bytes()))
             }),
         ))
         .build()
@@ -708,4 +709,67 @@ async fn a_custom_refusal_keeps_the_rate_headers() {
     assert!(res.headers().contains_key("ratelimit"));
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"busy: ip 192.0.2.1");
+}
+
+/// Two stacks in one process, as two tenants or two tests: different secrets, different quotas
+/// under the same policy name. Neither sees the other's keys or counts.
+#[tokio::test]
+async fn two_differently_configured_stacks_do_not_interfere() {
+    let clock = ManualClock::new();
+    let stack = |secret: &str, burst: u32| {
+        let store = MemoryStore::builder()
+            .clock(clock.clone())
+            .secret(&tower_shield::SecretKey::new(secret).unwrap())
+            .build()
+            .unwrap();
+        RateLimit::builder()
+            .store(Arc::new(store))
+            .policy(Policy::new(
+                "device",
+                Quota::per(burst, Duration::from_secs(60)).unwrap(),
+                Scope::device(),
+            ))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (
+        stack("tenant A's secret, at least 32 bytes long", 2),
+        stack("tenant B's secret, at least 32 bytes long", 3),
+    );
+    assert_ne!(
+        a.store().key_hasher().hash(b"device-1"),
+        b.store().key_hasher().hash(b"device-1")
+    );
+    let (mut app_a, mut app_b) = (wrap(a), wrap(b));
+    let device = || {
+        req(
+            Method::GET,
+            "/",
+            "192.0.2.1:1",
+            &[("x-device-id", "device-1")],
+        )
+    };
+    for _ in 0..2 {
+        assert_eq!(send(&mut app_a, device()).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        send(&mut app_a, device()).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    for left in (0..3).rev() {
+        let res = send(&mut app_b, device()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["ratelimit-policy"], "\"device\";q=3;w=60");
+        let expected = format!("\"device\";r={left};");
+        assert!(
+            res.headers()["ratelimit"]
+                .to_str()
+                .unwrap()
+                .starts_with(&expected)
+        );
+    }
+    assert_eq!(
+        send(&mut app_b, device()).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

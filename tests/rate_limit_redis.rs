@@ -12,7 +12,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_shield::config::StoreFailurePolicy;
-use tower_shield::limiter::{CoarseClock, Key, Quota, RedisStore};
+use tower_shield::limiter::{Key, QuantaClock, Quota, RedisStore};
 use tower_shield::problem::ShieldBody;
 use tower_shield::rate_limit::{
     Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope, Shareable,
@@ -28,14 +28,10 @@ const SECRET: &[u8] = b"the secret every instance of these tests shares";
 
 type App = tower::util::BoxCloneService<Request<String>, Response<ShieldBody<String>>, Infallible>;
 
-/// Every test starts here, before any key is hashed: one secret for the whole process, as
-/// the reference server does with `SECRET_KEY`.
-fn shared_secret() {
-    Key::use_secret(SECRET).expect("every test of this file uses the same secret");
-}
-
 fn store(url: &str, prefix: &str) -> RedisStore {
+    // One secret for every instance, as the reference server does with `SECRET_KEY`.
     RedisStore::builder(url)
+        .secret(&tower_shield::SecretKey::new(SECRET).unwrap())
         .key_prefix(prefix)
         .timeout(Duration::from_millis(500))
         .build()
@@ -63,7 +59,7 @@ fn policies<C: tower_shield::limiter::Clock>(builder: RateLimitBuilder<C>) -> Ra
 fn redis_layer(
     store: RedisStore,
     on_failure: StoreFailurePolicy,
-) -> RateLimitLayer<CoarseClock, Shareable> {
+) -> RateLimitLayer<QuantaClock, Shareable> {
     policies(RateLimit::builder())
         .redis(store, on_failure)
         .build()
@@ -112,7 +108,6 @@ async fn body(res: Response<ShieldBody<String>>) -> bytes::Bytes {
 
 #[tokio::test]
 async fn two_layers_with_two_stores_share_one_limit() {
-    shared_secret();
     let prefix = prefix("shared");
     // Two "instances": separate stores (connections, breakers, denial caches) and layers.
     let (a_store, b_store) = (store(URL, &prefix), store(URL, &prefix));
@@ -159,7 +154,6 @@ async fn two_layers_with_two_stores_share_one_limit() {
 
 #[tokio::test]
 async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
-    shared_secret();
     let layer = redis_layer(
         store(DEAD, &prefix("closed")),
         StoreFailurePolicy::FailClosed,
@@ -194,7 +188,6 @@ async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
 
 #[tokio::test]
 async fn fail_open_admits_without_rate_limit_headers_while_redis_is_down() {
-    shared_secret();
     let layer = redis_layer(store(DEAD, &prefix("open")), StoreFailurePolicy::FailOpen);
     let mut app = wrap(layer.clone());
     // over the limit of 2, all admitted
@@ -210,7 +203,6 @@ async fn fail_open_admits_without_rate_limit_headers_while_redis_is_down() {
 
 #[tokio::test]
 async fn local_decides_with_the_in_memory_store_while_redis_is_down() {
-    shared_secret();
     let layer = redis_layer(store(DEAD, &prefix("local")), StoreFailurePolicy::Local);
     let mut app = wrap(layer.clone());
     let ip = "192.0.2.40:1";
@@ -231,7 +223,6 @@ async fn local_decides_with_the_in_memory_store_while_redis_is_down() {
 
 #[tokio::test]
 async fn headers_and_429_body_are_those_of_the_memory_path() {
-    shared_secret();
     let mut redis = wrap(redis_layer(
         store(URL, &prefix("same")),
         StoreFailurePolicy::FailClosed,
@@ -270,7 +261,6 @@ async fn tags_under(prefix: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn each_client_of_a_single_identity_layer_has_a_hash_tag_of_its_own() {
-    shared_secret();
     let fixed = format!("{:032x}", Key::GLOBAL.to_u128());
     let per_minute = |n| Quota::per(n, Duration::from_secs(60)).unwrap();
 

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tower_shield::limiter::{
-    Check, Key, ManualClock, MemoryStore, Quota, RedisCheck, RedisStore, StoreError,
-};
+use tower_shield::limiter::{Check, Key, ManualClock, MemoryStore, Quota, RedisStore, StoreError};
 use tracing::Level;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -27,6 +25,15 @@ fn store(test: &str) -> RedisStore {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap()
+}
+
+/// The key of a test identifier: the same in every process, as keys shared through Redis are.
+fn id(name: &[u8]) -> Key {
+    let mut bytes = [0u8; 16];
+    for (b, n) in bytes.iter_mut().zip(name) {
+        *b = *n;
+    }
+    Key::from_u128(u128::from_be_bytes(bytes) ^ name.len() as u128)
 }
 
 fn ms(n: u64) -> Duration {
@@ -57,7 +64,7 @@ async fn decisions_match_the_memory_store_on_random_traces() {
     let keys: Vec<Key> = (0..4u128)
         .map(|i| Key::from_u128(0xfeed_0000 + i))
         .collect();
-    let tag = Key::hashed(b"trace-client");
+    let tag = id(b"trace-client");
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let (mut allowed, mut refused) = (0, 0);
     for step in 0..400 {
@@ -76,7 +83,7 @@ async fn decisions_match_the_memory_store_on_random_traces() {
             .collect();
         let remote: Vec<_> = picks
             .iter()
-            .map(|&(k, q, c)| RedisCheck::new(keys[k], &quotas[q]).cost(c))
+            .map(|&(k, q, c)| Check::new(keys[k], &quotas[q]).cost(c))
             .collect();
         let local: Vec<_> = picks
             .iter()
@@ -113,7 +120,7 @@ async fn two_independent_stores_share_one_limit() {
     };
     let (a, b) = (open(), open());
     let quota = Quota::per(10, Duration::from_secs(60)).unwrap();
-    let client = Key::hashed(b"shared-client");
+    let client = id(b"shared-client");
     let mut remaining = Vec::new();
     for i in 0..10 {
         let server = if i % 2 == 0 { &a } else { &b };
@@ -137,9 +144,9 @@ async fn all_or_nothing_over_two_keys() {
         Quota::per(10, Duration::from_secs(10)).unwrap(),
         Quota::per_hour(1).unwrap(),
     );
-    let client = Key::hashed(b"client");
-    let (a, b) = (Key::hashed(b"burst"), Key::hashed(b"hourly"));
-    let checks = [RedisCheck::new(a, &burst), RedisCheck::new(b, &hourly)];
+    let client = id(b"client");
+    let (a, b) = (id(b"burst"), id(b"hourly"));
+    let checks = [Check::new(a, &burst), Check::new(b, &hourly)];
     let first = store.check_all_tagged(client, &checks).await.unwrap();
     assert!(first.is_allowed());
     assert_eq!((first.index, first.binding.remaining()), (1, 0));
@@ -148,13 +155,13 @@ async fn all_or_nothing_over_two_keys() {
     assert_eq!(second.index, 1);
     assert!(second.binding.retry_after().unwrap() > Duration::from_secs(3590));
     // The refusal charged nothing to the other key.
-    let probe = [RedisCheck::new(a, &burst).cost(0)];
+    let probe = [Check::new(a, &burst).cost(0)];
     let v = store.check_all_tagged(client, &probe).await.unwrap();
     assert_eq!(v.binding.remaining(), 9);
     // A cost above the burst is refused with no retry and charges nothing either.
     let big = [
-        RedisCheck::new(a, &burst).cost(11),
-        RedisCheck::new(Key::hashed(b"other"), &burst),
+        Check::new(a, &burst).cost(11),
+        Check::new(id(b"other"), &burst),
     ];
     let v = store.check_all_tagged(client, &big).await.unwrap();
     assert_eq!(
@@ -169,7 +176,7 @@ async fn all_or_nothing_over_two_keys() {
 async fn peek_and_weighted_checks() {
     let store = store("peek");
     let quota = Quota::per(10, Duration::from_secs(10)).unwrap();
-    let key = Key::hashed(b"k");
+    let key = id(b"k");
     let d = store.peek(key, &quota, 1).await.unwrap();
     assert_eq!((d.is_allowed(), d.remaining()), (true, 9));
     let d = store.check_n(key, &quota, 4).await.unwrap();
@@ -184,7 +191,7 @@ async fn peek_and_weighted_checks() {
 
     // An interval that is not a whole microsecond is rounded up: never looser than the quota.
     let thirds = Quota::per_second(3).unwrap();
-    let d = store.check(Key::hashed(b"thirds"), &thirds).await.unwrap();
+    let d = store.check(id(b"thirds"), &thirds).await.unwrap();
     assert_eq!(d.reset_after(), Duration::from_micros(333_334));
     assert!(d.reset_after() > thirds.interval());
 }
@@ -194,7 +201,7 @@ async fn keys_expire_when_the_bucket_is_full_again() {
     let store = store("ttl");
     let mut conn = common::raw_connection().await;
     let quota = Quota::per(10, Duration::from_secs(10)).unwrap();
-    let key = Key::hashed(b"ttl");
+    let key = id(b"ttl");
     let d = store.check_n(key, &quota, 3).await.unwrap();
     assert_eq!(d.reset_after(), Duration::from_secs(3));
     let name = store.redis_key(key, key);
@@ -205,7 +212,7 @@ async fn keys_expire_when_the_bucket_is_full_again() {
         .unwrap();
     assert!(pttl > 2_900 && pttl <= 3_000, "PTTL {pttl} ms");
     // A peek writes nothing; a refusal neither.
-    let fresh = Key::hashed(b"never-charged");
+    let fresh = id(b"never-charged");
     store.peek(fresh, &quota, 1).await.unwrap();
     let exists: i64 = redis::cmd("EXISTS")
         .arg(store.redis_key(fresh, fresh))
@@ -222,7 +229,7 @@ async fn a_flushed_script_cache_is_recovered() {
     let store = store("noscript");
     let mut conn = common::raw_connection().await;
     let quota = Quota::per_minute(5).unwrap();
-    let key = Key::hashed(b"noscript");
+    let key = id(b"noscript");
     assert_eq!(store.check(key, &quota).await.unwrap().remaining(), 4);
     let () = redis::cmd("SCRIPT")
         .arg("FLUSH")
@@ -261,7 +268,7 @@ async fn the_breaker_makes_a_dead_server_fail_fast() {
 #[tokio::test]
 async fn the_local_denial_cache_spares_redis_under_attack() {
     let quota = Quota::per(10, Duration::from_secs(60)).unwrap();
-    let attacker = Key::hashed(b"attacker");
+    let attacker = id(b"attacker");
     let mut calls = Vec::new();
     for cache in [10_000, 0] {
         let store = RedisStore::builder(URL)
@@ -388,7 +395,7 @@ async fn killed_and_restarted() {
     };
     let (a, b) = (open(), open());
     let quota = Quota::per(4, Duration::from_secs(60)).unwrap();
-    let client = Key::hashed(b"restart");
+    let client = id(b"restart");
     assert_eq!(a.check(client, &quota).await.unwrap().remaining(), 3);
     assert_eq!(b.check(client, &quota).await.unwrap().remaining(), 2);
 

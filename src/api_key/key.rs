@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::config::SecretKey;
+use crate::SecretKey;
 use crate::error::ConfigError;
 
 /// Characters of randomness in a key's body: 43 base62 characters carry 256 bits.

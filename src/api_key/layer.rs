@@ -7,13 +7,13 @@ use super::key::{KeyHasher, KeyPrefix};
 use super::lockout::Lockout;
 use super::service::RequireApiKeyService;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::limiter::{Clock, CoarseClock};
+use crate::limiter::{Clock, QuantaClock};
 
 /// Requires a valid API key on every request of the wrapped service.
 ///
 /// Built by [`RequireApiKey::builder`](super::RequireApiKey::builder). Cloning the layer
 /// shares its key store and lockout.
-pub struct RequireApiKeyLayer<K, C: Clock = CoarseClock> {
+pub struct RequireApiKeyLayer<K, C: Clock = QuantaClock> {
     pub(crate) shared: Arc<Shared<K, C>>,
 }
 
@@ -44,7 +44,7 @@ impl<K, C: Clock> RequireApiKeyLayer<K, C> {
     /// local one, which counts only under [`StoreFailurePolicy::Local`] while Redis cannot
     /// answer.
     ///
-    /// [`StoreFailurePolicy::Local`]: crate::config::StoreFailurePolicy::Local
+    /// [`StoreFailurePolicy::Local`]: crate::limiter::StoreFailurePolicy::Local
     pub fn lockout(&self) -> Option<&Lockout<C>> {
         self.shared.lockout.as_ref()
     }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, Decision, Key, MemoryStore, Namespace, Quota};
 #[cfg(feature = "redis")]
-use crate::limiter::{RedisCheck, RedisStore, StoreError};
+use crate::limiter::{Check, RedisStore, StoreError};
+use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, Quota};
 
 /// Locks a client out after too many failed authentications (`MAX_AUTH_ATTEMPTS` within
 /// `AUTH_ATTEMPT_TIMEOUT`), with two token buckets of the shared [`MemoryStore`]:
@@ -49,7 +49,7 @@ use crate::limiter::{RedisCheck, RedisStore, StoreError};
 /// let clock = ManualClock::new();
 /// let store = Arc::new(MemoryStore::builder().clock(clock.clone()).build()?);
 /// let lockout = Lockout::new(store, 3, Duration::from_secs(300))?;
-/// let client = Key::hashed(b"203.0.113.9");
+/// let client = Key::from_ip("203.0.113.9".parse()?);
 ///
 /// assert_eq!(lockout.record_failure(client), Failure::Counted { remaining: 2 });
 /// assert_eq!(lockout.record_failure(client), Failure::Counted { remaining: 1 });
@@ -58,9 +58,9 @@ use crate::limiter::{RedisCheck, RedisStore, StoreError};
 ///
 /// clock.advance(Duration::from_secs(300));
 /// assert_eq!(lockout.locked_for(client), None);
-/// # Ok::<(), tower_shield::ConfigError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Lockout<C: Clock = CoarseClock> {
+pub struct Lockout<C: Clock = QuantaClock> {
     store: Arc<MemoryStore<C>>,
     rules: Rules,
     failures_ns: Namespace,
@@ -151,11 +151,12 @@ impl<C: Clock> Lockout<C> {
         max_attempts: u32,
         window: Duration,
     ) -> Result<Self, ConfigError> {
+        let keys = *store.key_hasher();
         Ok(Lockout {
             store,
             rules: Rules::new(max_attempts, window)?,
-            failures_ns: Namespace::new("tower-shield/api-key/failures"),
-            lock_ns: Namespace::new("tower-shield/api-key/lock"),
+            failures_ns: keys.namespace("tower-shield/api-key/failures"),
+            lock_ns: keys.namespace("tower-shield/api-key/lock"),
         })
     }
 
@@ -210,8 +211,8 @@ impl<C: Clock> std::fmt::Debug for Lockout<C> {
 }
 
 /// The bucket names inside a client's hash tag on Redis. Fixed values rather than
-/// [`Namespace`]s: a namespace is hashed under a per-process secret, and every instance must
-/// name a client's buckets alike with or without a shared [`Key::use_secret`]. The bytes are
+/// [`Namespace`]s: a namespace is hashed under the store's secret, and every instance must
+/// name a client's buckets alike with or without a shared secret. The bytes are
 /// ASCII, so the names read in the key's hex (`…:6170692d6b65793a6661696c75726573`).
 #[cfg(feature = "redis")]
 const FAILURES: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:failures"));
@@ -225,15 +226,15 @@ const LOCK: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:lock-out"));
 /// A client's buckets live under its own hash tag, at
 /// `<prefix>v1:{<client as 32 hex digits>}:<bucket>` (see
 /// [`RedisStore::redis_key`]), so both share one Redis Cluster slot. Their names do not
-/// depend on [`Key::use_secret`], but the client's [`Key`] must: [`Key::from_ip`] (what
-/// [`RequireApiKey`](super::RequireApiKey) uses) is the same in every process,
-/// [`Key::hashed`] only under a shared secret.
+/// depend on the store's secret, but the client's [`Key`] must: [`Key::from_ip`] (what
+/// [`RequireApiKey`](super::RequireApiKey) uses) is the same in every process, a hashed
+/// identifier only under a shared secret.
 ///
 /// Every call is one Redis round trip (`EVALSHA` of the GCRA script, or `DEL`), except the
 /// failure that locks: it takes the lock and forgets the failures, three round trips. Calls
 /// fail with [`StoreError`] after the store's timeout, or at once while its circuit breaker is
 /// open; what to do then is the caller's choice ([`RequireApiKeyBuilder::redis`] makes it with
-/// a [`StoreFailurePolicy`](crate::config::StoreFailurePolicy)).
+/// a [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)).
 ///
 /// [`RequireApiKeyBuilder::redis`]: super::RequireApiKeyBuilder::redis
 ///
@@ -298,8 +299,8 @@ impl RedisLockout {
     /// client has failures to forget.
     pub(crate) async fn standing(&self, client: Key) -> Result<Standing, StoreError> {
         let checks = [
-            RedisCheck::new(LOCK, &self.rules.lock),
-            RedisCheck::new(FAILURES, &self.rules.failures).cost(0),
+            Check::new(LOCK, &self.rules.lock),
+            Check::new(FAILURES, &self.rules.failures).cost(0),
         ];
         match self.store.peek_each(client, &checks).await?[..] {
             [lock, failures] => Ok(Standing {
@@ -347,7 +348,7 @@ impl RedisLockout {
     }
 
     async fn check(&self, client: Key, bucket: Key, quota: &Quota) -> Result<Decision, StoreError> {
-        let check = [RedisCheck::new(bucket, quota)];
+        let check = [Check::new(bucket, quota)];
         Ok(self.store.check_all_tagged(client, &check).await?.binding)
     }
 }
@@ -380,7 +381,7 @@ mod tests {
     #[test]
     fn max_failures_within_the_window_lock() {
         let (l, clock) = lockout(5, 300);
-        let c = Key::hashed(b"c");
+        let c = Key::from_u128(0xc);
         for i in 0..4 {
             assert_eq!(l.record_failure(c), Failure::Counted { remaining: 4 - i });
             clock.advance(Duration::from_secs(70));
@@ -401,7 +402,7 @@ mod tests {
     #[test]
     fn failures_a_window_apart_never_lock() {
         let (l, clock) = lockout(2, 60);
-        let c = Key::hashed(b"c");
+        let c = Key::from_u128(0xc);
         for _ in 0..20 {
             assert_eq!(l.record_failure(c), Failure::Counted { remaining: 1 });
             clock.advance(Duration::from_secs(60));
@@ -411,7 +412,7 @@ mod tests {
     #[test]
     fn success_resets_and_clients_are_separate() {
         let (l, _clock) = lockout(2, 60);
-        let (a, b) = (Key::hashed(b"a"), Key::hashed(b"b"));
+        let (a, b) = (Key::from_u128(0xa), Key::from_u128(0xb));
         assert_eq!(l.record_failure(a), Failure::Counted { remaining: 1 });
         l.record_success(a);
         assert_eq!(l.record_failure(a), Failure::Counted { remaining: 1 });

@@ -107,10 +107,9 @@
 //! [`RequireApiKeyBuilder::redis`] keeps the same two buckets, with the same decisions, in a
 //! [`RedisStore`](crate::limiter::RedisStore) (`RedisLockout`): every instance on the same
 //! Redis and key prefix shares one count and one lock per client, and the store can be the
-//! rate limiter's. The bucket names do not depend on
-//! [`Key::use_secret`](crate::limiter::Key::use_secret).
+//! rate limiter's. The bucket names do not depend on the store's secret.
 //!
-//! While Redis cannot answer, the [`StoreFailurePolicy`](crate::config::StoreFailurePolicy)
+//! While Redis cannot answer, the [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)
 //! decides: `fail-closed` answers 503 problem+json, `fail-open` still verifies keys but
 //! counts nothing, `local` counts in the in-memory lockout until Redis answers again; the
 //! store's timeout and circuit breaker keep every attempt short, and one
@@ -165,10 +164,10 @@ pub use lockout::{Failure, Lockout};
 pub use service::{RequireApiKeyService, ResponseFuture, X_API_KEY};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, MemoryKeyStore};
 
+use crate::SecretKey;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::config::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, MemoryStore};
+use crate::limiter::{Clock, MemoryStore, QuantaClock};
 use layer::Shared;
 
 /// The request extension of an authenticated request: which key, never the key itself.
@@ -202,7 +201,7 @@ impl RequireApiKey {
     pub fn builder<K: KeyStore>(
         prefix: KeyPrefix,
         keys: K,
-    ) -> RequireApiKeyBuilder<K, CoarseClock> {
+    ) -> RequireApiKeyBuilder<K, QuantaClock> {
         RequireApiKeyBuilder {
             keys,
             prefix,
@@ -232,7 +231,7 @@ pub struct RequireApiKeyBuilder<K, C: Clock> {
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
-        crate::config::StoreFailurePolicy,
+        crate::limiter::StoreFailurePolicy,
     )>,
     errors: ConfigErrors,
 }
@@ -278,7 +277,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     }
 
     /// Keep the lockout's counters in `store`, such as the rate limiter's
-    /// (`RateLimitLayer::store`), under their own namespaces. Default: a store of its own with the coarse clock.
+    /// (`RateLimitLayer::store`), under their own namespaces. Default: a store of its own with the default clock.
     pub fn limiter_store<D: Clock>(self, store: Arc<MemoryStore<D>>) -> RequireApiKeyBuilder<K, D> {
         RequireApiKeyBuilder {
             keys: self.keys,
@@ -324,7 +323,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,
-        on_failure: crate::config::StoreFailurePolicy,
+        on_failure: crate::limiter::StoreFailurePolicy,
     ) -> Self {
         self.redis = Some((store, on_failure));
         self

@@ -22,9 +22,9 @@ use super::lockout::Standing;
 use super::store::{KeyRecord, KeyStore, KeyStoreError};
 use crate::client_ip::ClientIpError;
 #[cfg(feature = "redis")]
-use crate::config::StoreFailurePolicy;
-#[cfg(feature = "redis")]
 use crate::limiter::StoreError;
+#[cfg(feature = "redis")]
+use crate::limiter::StoreFailurePolicy;
 use crate::limiter::{Clock, Key};
 use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{EventLogged, Hex8, SecurityEvent};

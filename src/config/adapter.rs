@@ -163,7 +163,7 @@ impl Config {
     ) -> Result<
         Option<
             crate::rate_limit::RateLimitBuilder<
-                crate::limiter::CoarseClock,
+                crate::limiter::QuantaClock,
                 crate::rate_limit::Shareable,
             >,
         >,
@@ -204,19 +204,19 @@ impl Config {
         let Some(url) = self.redis_url() else {
             return Ok(None);
         };
-        match self.secret_key() {
-            Some(secret) => crate::limiter::Key::use_secret(secret.as_bytes())?,
-            None => {
-                return Err(ConfigError::new(
-                    super::SECRET_KEY,
-                    "REDIS_URL is set but SECRET_KEY is not: instances sharing one Redis must \
-                     hash device and session ids with the same secret, or their limits are not \
-                     shared; set SECRET_KEY to the same value (at least 32 bytes) on every \
-                     instance",
-                ));
-            }
-        }
-        crate::limiter::RedisStore::open(url).map(Some)
+        let Some(secret) = self.secret_key() else {
+            return Err(ConfigError::new(
+                super::SECRET_KEY,
+                "REDIS_URL is set but SECRET_KEY is not: instances sharing one Redis must \
+                 hash device and session ids with the same secret, or their limits are not \
+                 shared; set SECRET_KEY to the same value (at least 32 bytes) on every \
+                 instance",
+            ));
+        };
+        crate::limiter::RedisStore::builder(url)
+            .secret(secret)
+            .build()
+            .map(Some)
     }
 
     #[cfg(all(not(feature = "redis"), feature = "rate-limit"))]
@@ -253,7 +253,7 @@ impl Config {
     pub fn require_api_key_builder<K: crate::api_key::KeyStore>(
         &self,
         keys: K,
-    ) -> Result<crate::api_key::RequireApiKeyBuilder<K, crate::limiter::CoarseClock>, ConfigError>
+    ) -> Result<crate::api_key::RequireApiKeyBuilder<K, crate::limiter::QuantaClock>, ConfigError>
     {
         let prefix = crate::api_key::KeyPrefix::new(ECHOTUNER_KEY_PREFIX)?;
         Ok(crate::api_key::RequireApiKey::builder(prefix, keys)

@@ -1,104 +1,52 @@
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once, OnceLock};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// A monotonic source of time for the limiter, in nanoseconds since an epoch of its own.
 ///
-/// A store reads its clock exactly once per check, from the clock it was built with; no clock
-/// is ever constructed on the request path (the pitfall that makes tower_governor's 429 path
-/// cost 30 µs under virtualisation).
+/// A store reads its clock once per check, from the clock it was built with: building a clock
+/// per request is what makes tower_governor's refusals slow.
 pub trait Clock: Send + Sync + 'static {
     /// Nanoseconds since this clock's epoch. Never decreases.
     fn now(&self) -> u64;
 }
 
-const TICK: Duration = Duration::from_millis(1);
-
-struct Ticker {
-    origin: Instant,
-    now: AtomicU64,
-    /// Set when the ticker thread could not be started: readers then ask `Instant` directly.
-    stopped: std::sync::atomic::AtomicBool,
-}
-
-impl Ticker {
-    fn elapsed(&self) -> u64 {
-        // u64 nanoseconds last 584 years of uptime.
-        self.origin.elapsed().as_nanos() as u64
-    }
-}
-
-fn ticker() -> &'static Ticker {
-    static TICKER: OnceLock<Ticker> = OnceLock::new();
-    static START: Once = Once::new();
-    let ticker = TICKER.get_or_init(|| Ticker {
-        origin: Instant::now(),
-        now: AtomicU64::new(0),
-        stopped: std::sync::atomic::AtomicBool::new(false),
-    });
-    START.call_once(|| {
-        let spawned = thread::Builder::new()
-            .name("tower-shield-clock".into())
-            .spawn(move || {
-                loop {
-                    ticker.now.store(ticker.elapsed(), Ordering::Relaxed);
-                    thread::sleep(TICK);
-                }
-            });
-        if spawned.is_err() {
-            ticker.stopped.store(true, Ordering::Relaxed);
-        }
-    });
-    ticker
-}
-
-/// The default clock: an atomic that one background thread per process refreshes every
-/// millisecond, so a reading costs one load instead of a system call.
+/// The default clock: the processor's time-stamp counter through [`quanta`], scaled to
+/// nanoseconds, or the operating system's monotonic clock where the counter is unreliable.
 ///
-/// Readings lag real time by at most about one millisecond (more if the machine is so loaded
-/// that the thread is not scheduled), which only ever makes a limit slightly stricter. All
-/// `CoarseClock`s of a process share the thread and the epoch. Should the thread fail to
-/// start, readings fall back to [`Instant`], never to a stopped clock.
-#[derive(Clone, Copy)]
-pub struct CoarseClock {
-    ticker: &'static Ticker,
+/// Each clock is its own: building one starts no thread and sets no global (quanta calibrates
+/// the counter once, on the first `QuantaClock::new()` of a process). Clones share the epoch.
+///
+/// [`quanta`]: https://docs.rs/quanta
+#[derive(Clone, Debug)]
+pub struct QuantaClock {
+    clock: quanta::Clock,
+    origin: u64,
 }
 
-impl CoarseClock {
-    /// The process-wide coarse clock, starting its thread on first use.
+impl QuantaClock {
+    /// A clock whose epoch is now.
     pub fn new() -> Self {
-        CoarseClock { ticker: ticker() }
+        let clock = quanta::Clock::new();
+        let origin = clock.raw();
+        QuantaClock { clock, origin }
     }
 }
 
-impl Default for CoarseClock {
+impl Default for QuantaClock {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for CoarseClock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CoarseClock")
-            .field("resolution", &TICK)
-            .finish()
-    }
-}
-
-impl Clock for CoarseClock {
+impl Clock for QuantaClock {
     #[inline]
     fn now(&self) -> u64 {
-        if self.ticker.stopped.load(Ordering::Relaxed) {
-            self.ticker.elapsed()
-        } else {
-            self.ticker.now.load(Ordering::Relaxed)
-        }
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
     }
 }
 
-/// A precise clock over [`Instant`]: one system clock read per check (about 25 ns on a
-/// virtual machine), for quotas that need sub-millisecond resolution.
+/// A clock over [`Instant`]: one read of the operating system's monotonic clock per check.
 #[derive(Clone, Copy, Debug)]
 pub struct MonotonicClock {
     origin: Instant,
@@ -183,16 +131,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn coarse_clock_advances_and_never_runs_ahead() {
-        let clock = CoarseClock::new();
-        let start = clock.now();
-        thread::sleep(Duration::from_millis(50));
-        let reading = clock.now();
-        assert!(
-            reading <= ticker().elapsed(),
-            "a reading is a past instant, never a future one"
-        );
-        assert!(reading > start, "the ticker thread must advance the clock");
+    fn clocks_advance_from_their_own_epoch() {
+        fn advances(clock: &dyn Clock) {
+            let start = clock.now();
+            std::thread::sleep(Duration::from_millis(20));
+            let later = clock.now();
+            assert!(later >= start + 19_000_000, "{start} then {later}");
+            assert!(later < start + 10_000_000_000, "{start} then {later}");
+        }
+        advances(&QuantaClock::new());
+        advances(&MonotonicClock::new());
     }
 
     #[test]

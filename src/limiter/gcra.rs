@@ -19,7 +19,7 @@ use super::Quota;
 /// let clock = ManualClock::new();
 /// let store = MemoryStore::builder().clock(clock.clone()).build()?;
 /// let quota = Quota::per(2, Duration::from_secs(10))?;
-/// let key = Key::hashed(b"device-1");
+/// let key = Key::from_u128(1);
 ///
 /// let d = store.check(key, &quota);
 /// assert!(d.is_allowed());

@@ -1,31 +1,31 @@
 use std::hash::Hasher;
 use std::net::IpAddr;
-use std::sync::OnceLock;
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::error::ConfigError;
+use crate::SecretKey;
 
 /// Who is limited: a fixed 128-bit value, whatever it was derived from.
 ///
 /// An IP address is its own key (IPv4 in its IPv4-mapped IPv6 form, so `::ffff:1.2.3.4` and
 /// `1.2.3.4` are one client). Any other identifier (a session or device id, an API key hash)
-/// is hashed to 128 bits with SipHash-1-3 under a secret drawn once per process, so a long
-/// identifier costs no more memory than an address and an attacker cannot choose identifiers
-/// that collide.
+/// is hashed to 128 bits by the store's [`KeyHasher`] (SipHash-1-3 under the store's secret),
+/// so a long identifier costs no more memory than an address and an attacker cannot choose
+/// identifiers that collide.
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use tower_shield::limiter::{Key, Namespace};
+/// use tower_shield::limiter::{Key, KeyHasher};
 ///
 /// let v4: IpAddr = "192.0.2.7".parse().unwrap();
 /// let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
 /// assert_eq!(Key::from_ip(v4), Key::from_ip(mapped));
-/// assert_eq!(Key::hashed(b"device-42"), Key::hashed(b"device-42"));
+/// let keys = KeyHasher::random();
+/// assert_eq!(keys.hash(b"device-42"), keys.hash(b"device-42"));
 ///
 /// // The same client under two policies of one store needs two keys.
-/// let login = Namespace::new("login");
-/// let search = Namespace::new("search");
+/// let login = keys.namespace("login");
+/// let search = keys.namespace("search");
 /// assert_ne!(Key::from_ip(v4).in_namespace(&login), Key::from_ip(v4).in_namespace(&search));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -46,63 +46,6 @@ impl Key {
             IpAddr::V6(v6) => u128::from(v6),
         };
         Key::from_u128(bits)
-    }
-
-    /// The key of an arbitrary identifier, hashed under the process secret.
-    pub fn hashed(identifier: &[u8]) -> Key {
-        let mut h = SipHasher13::new_with_keys(secret().0, secret().1);
-        h.write(identifier);
-        let hash = h.finish128();
-        Key {
-            hi: hash.h1,
-            lo: hash.h2,
-        }
-    }
-
-    /// Derives the secret of [`Key::hashed`] and [`Namespace::new`] from `secret` (at least 32
-    /// bytes, such as `SECRET_KEY`) for the rest of the process, instead of a random one.
-    ///
-    /// Instances that share a store ([`RedisStore`](super::RedisStore)) must compute the
-    /// same key for the same session or device id, and the same namespace for the same
-    /// policy: give every instance the same secret, and call this at start-up, before any
-    /// key is hashed (before building a rate-limit or API-key layer). Calling it again with
-    /// the same secret is harmless.
-    ///
-    /// # Errors
-    ///
-    /// When `secret` is shorter than 32 bytes, or keys were already hashed under another
-    /// secret (the random one, or a different shared one): changing it now would split every
-    /// limit in two.
-    ///
-    /// ```
-    /// use tower_shield::limiter::Key;
-    ///
-    /// let secret = b"0123456789abcdef0123456789abcdef-shared-by-every-instance";
-    /// Key::use_secret(secret)?;
-    /// Key::use_secret(secret)?; // the same again: fine
-    /// assert!(Key::use_secret(b"another secret, another process?!!").is_err());
-    /// # Ok::<(), tower_shield::ConfigError>(())
-    /// ```
-    pub fn use_secret(secret: &[u8]) -> Result<(), ConfigError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::new(
-                "limiter.secret",
-                format!(
-                    "is shorter than {MIN_SECRET_LEN} bytes (the value is not shown); expected \
-                     at least {MIN_SECRET_LEN} random bytes shared by every instance"
-                ),
-            ));
-        }
-        let keys = derive(secret);
-        if *SECRET.get_or_init(|| keys) == keys {
-            Ok(())
-        } else {
-            Err(ConfigError::new(
-                "limiter.secret",
-                "keys were already hashed under another secret in this process: call \
-                 Key::use_secret at start-up, before any layer is built",
-            ))
-        }
     }
 
     /// A raw 128-bit key, for callers that derive keys themselves.
@@ -140,49 +83,97 @@ impl Key {
 
 /// A namespace of keys (one per policy), so several policies can share one store.
 ///
-/// Keys are moved into a namespace by XOR with a secret 128-bit mask derived from its name;
-/// a client would need the process secret to make its key in one namespace equal another
-/// client's key in another.
+/// Made by [`KeyHasher::namespace`]. Keys are moved into a namespace by XOR with a secret
+/// 128-bit mask derived from its name; a client would need the store's secret to make its key
+/// in one namespace equal another client's key in another.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Namespace {
     mask: Key,
 }
 
-impl Namespace {
-    /// The namespace called `name`. Equal names give equal namespaces within one process.
-    pub fn new(name: &str) -> Namespace {
-        let mut tagged = Vec::with_capacity(name.len() + 6);
-        tagged.extend_from_slice(b"scope\0");
-        tagged.extend_from_slice(name.as_bytes());
+/// Hashes identifiers into [`Key`]s and policy names into [`Namespace`]s under a secret: each
+/// store holds one ([`MemoryStore`](super::MemoryStore) a random one unless given a
+/// [`SecretKey`]), and the layers built on a store take it from there.
+///
+/// Instances that share a store (Redis) must agree on every key: give each of their stores the
+/// same [`SecretKey`]. Two stores of one process with different secrets never see each other's
+/// keys.
+///
+/// ```
+/// use tower_shield::SecretKey;
+/// use tower_shield::limiter::KeyHasher;
+///
+/// let secret = SecretKey::new("0123456789abcdef0123456789abcdef-shared-by-every-instance")?;
+/// // Two processes (or two stores) given the same secret agree…
+/// assert_eq!(KeyHasher::from_secret(&secret).hash(b"device-1"), KeyHasher::from_secret(&secret).hash(b"device-1"));
+/// // …and random hashers agree with nobody.
+/// assert_ne!(KeyHasher::random().hash(b"device-1"), KeyHasher::random().hash(b"device-1"));
+/// # Ok::<(), tower_shield::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyHasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl KeyHasher {
+    /// A hasher under a secret drawn at random: its keys mean nothing outside this value and
+    /// its copies.
+    pub fn random() -> KeyHasher {
+        let (k0, k1) = rand::random();
+        KeyHasher { k0, k1 }
+    }
+
+    /// A hasher under `secret`: equal secrets give equal keys in every process, and nothing
+    /// about the secret can be learned from keys without it.
+    pub fn from_secret(secret: &SecretKey) -> KeyHasher {
+        let secret = secret.as_bytes();
+        // `SecretKey` holds at least 32 bytes; the first 16 key a hash of the whole.
+        let mut key = [0u8; 16];
+        for (k, s) in key.iter_mut().zip(secret) {
+            *k = *s;
+        }
+        let mut h = SipHasher13::new_with_key(&key);
+        h.write(b"tower-shield limiter keys v1\0");
+        h.write(secret);
+        let hash = h.finish128();
+        KeyHasher {
+            k0: hash.h1,
+            k1: hash.h2,
+        }
+    }
+
+    /// The key of an arbitrary identifier (a session or device id, an API key hash).
+    #[inline]
+    pub fn hash(&self, identifier: &[u8]) -> Key {
+        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
+        h.write(identifier);
+        let hash = h.finish128();
+        Key {
+            hi: hash.h1,
+            lo: hash.h2,
+        }
+    }
+
+    /// The namespace called `name`: equal names give equal namespaces under one hasher.
+    pub fn namespace(&self, name: &str) -> Namespace {
+        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
+        h.write(b"scope\0");
+        h.write(name.as_bytes());
+        let hash = h.finish128();
         Namespace {
-            mask: Key::hashed(&tagged),
+            mask: Key {
+                hi: hash.h1,
+                lo: hash.h2,
+            },
         }
     }
 }
 
-/// The SipHash keys of [`Key::hashed`] and [`Namespace::new`]: random on first use, unless
-/// [`Key::use_secret`] set them first.
-static SECRET: OnceLock<(u64, u64)> = OnceLock::new();
-
-#[inline]
-fn secret() -> (u64, u64) {
-    *SECRET.get_or_init(rand::random)
-}
-
-/// The shortest secret [`Key::use_secret`] accepts, in bytes.
-const MIN_SECRET_LEN: usize = 32;
-
-/// The SipHash keys derived from a shared secret: SipHash-1-3 keyed with the secret's first
-/// 16 bytes over a label and the whole secret, so equal secrets give equal keys in every
-/// process and nothing about the secret can be learned from keys without it.
-fn derive(secret: &[u8]) -> (u64, u64) {
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&secret[..16]);
-    let mut h = SipHasher13::new_with_key(&key);
-    h.write(b"tower-shield limiter keys v1\0");
-    h.write(secret);
-    let hash = h.finish128();
-    (hash.h1, hash.h2)
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHasher(<secret>)")
+    }
 }
 
 #[cfg(test)]
@@ -198,58 +189,45 @@ mod tests {
         );
         let v4: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(Key::from_ip(v4).to_u128(), 0xffff_0a00_0001);
-        assert_ne!(Key::from_ip(v4), Key::hashed(b"10.0.0.1"));
+        assert_ne!(Key::from_ip(v4), KeyHasher::random().hash(b"10.0.0.1"));
     }
 
     #[test]
-    fn hashing_is_stable_in_a_process_and_spreads() {
-        assert_eq!(Key::hashed(b"abc"), Key::hashed(b"abc"));
-        assert_ne!(Key::hashed(b"abc"), Key::hashed(b"abd"));
-        assert_ne!(Key::hashed(b""), Key::GLOBAL);
+    fn hashing_is_stable_under_one_hasher_and_spreads() {
+        let keys = KeyHasher::random();
+        assert_eq!(keys.hash(b"abc"), keys.hash(b"abc"));
+        assert_ne!(keys.hash(b"abc"), keys.hash(b"abd"));
+        assert_ne!(keys.hash(b""), Key::GLOBAL);
+        assert_ne!(KeyHasher::random().hash(b"abc"), keys.hash(b"abc"));
     }
 
     #[test]
     fn a_shared_secret_gives_the_same_keys_in_every_process() {
-        let secret = b"an example shared secret of 32+ bytes, for tests";
-        // `derive` is all a process computes from the secret: two processes given the same
-        // secret hash with the same keys, and so agree on every key and namespace.
+        let secret = SecretKey::new("an example shared secret of 32+ bytes, for tests").unwrap();
         // another process: its own copy of the same bytes
-        let copy = String::from_utf8_lossy(secret).into_owned();
-        assert_eq!(derive(secret), derive(copy.as_bytes()));
-        assert_ne!(
-            derive(secret),
-            derive(b"an example shared secret of 32+ bytes, for tesTs")
+        let copy = SecretKey::new(secret.as_bytes().to_vec()).unwrap();
+        let other = SecretKey::new("an example shared secret of 32+ bytes, for tesTs").unwrap();
+        let (a, b) = (
+            KeyHasher::from_secret(&secret),
+            KeyHasher::from_secret(&copy),
         );
-        assert_ne!(derive(secret), (0, 0));
-        let hash = |keys: (u64, u64), id: &[u8]| {
-            let mut h = SipHasher13::new_with_keys(keys.0, keys.1);
-            h.write(id);
-            h.finish128().as_u128()
-        };
-        assert_eq!(
-            hash(derive(secret), b"device-1"),
-            hash(derive(secret), b"device-1")
-        );
-    }
-
-    #[test]
-    fn use_secret_refuses_short_secrets_and_a_second_secret() {
-        assert!(Key::use_secret(b"short").is_err());
-        // Whichever secret this process settled on first (random or shared), a different
-        // one is refused once keys exist.
-        let _ = Key::hashed(b"x");
-        let a = Key::use_secret(b"first secret of this test: 32 bytes or more");
-        let b = Key::use_secret(b"second secret of this test: 32 bytes or more");
-        assert!(a.is_err() || b.is_err());
+        assert_eq!(a, b);
+        assert_ne!(a, KeyHasher::from_secret(&other));
+        assert_eq!(a.hash(b"device-1"), b.hash(b"device-1"));
+        assert_eq!(a.namespace("ip"), b.namespace("ip"));
+        assert_ne!(format!("{a:?}").len(), 0);
+        assert!(!format!("{a:?}").contains(&a.k0.to_string()));
     }
 
     #[test]
     fn namespaces_separate_and_round_trip() {
-        let k = Key::hashed(b"x");
-        let a = Namespace::new("a");
+        let keys = KeyHasher::random();
+        let k = keys.hash(b"x");
+        let a = keys.namespace("a");
         assert_ne!(k.in_namespace(&a), k);
         assert_eq!(k.in_namespace(&a).in_namespace(&a), k);
-        assert_eq!(Namespace::new("a"), a);
-        assert_ne!(Namespace::new("b"), a);
+        assert_eq!(keys.namespace("a"), a);
+        assert_ne!(keys.namespace("b"), a);
+        assert_ne!(KeyHasher::random().namespace("a"), a);
     }
 }

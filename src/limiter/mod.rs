@@ -14,7 +14,7 @@
 //! let generate = Quota::per(10, Duration::from_secs(300))?;
 //! let clock = ManualClock::new();
 //! let store = MemoryStore::builder().max_keys(100_000).clock(clock.clone()).build()?;
-//! let device = Key::hashed(b"device-7f3a");
+//! let device = store.key_hasher().hash(b"device-7f3a");
 //!
 //! for _ in 0..10 {
 //!     assert!(store.check(device, &generate).is_allowed());
@@ -38,6 +38,7 @@
 //! [GCRA]: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm
 
 mod clock;
+mod failure;
 mod gcra;
 mod key;
 mod quota;
@@ -46,12 +47,13 @@ mod redis;
 mod store;
 mod table;
 
-pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use clock::{Clock, ManualClock, MonotonicClock, QuantaClock};
+pub use failure::StoreFailurePolicy;
 pub use gcra::Decision;
-pub use key::{Key, Namespace};
+pub use key::{Key, KeyHasher, Namespace};
 pub use quota::Quota;
 #[cfg(all(feature = "redis", any(feature = "rate-limit", feature = "api-key")))]
 pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
-pub use redis::{GCRA_LUA, RedisCheck, RedisStore, RedisStoreBuilder, StoreError};
+pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder, StoreError};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

@@ -9,7 +9,8 @@ use foldhash::fast::FixedState;
 
 use super::gcra::{Decision, evaluate};
 use super::table::{Table, hash};
-use super::{Clock, CoarseClock, Key, Quota};
+use super::{Clock, Key, KeyHasher, QuantaClock, Quota};
+use crate::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 
 /// The most checks [`MemoryStore::check_all`] handles without a heap allocation.
@@ -57,9 +58,10 @@ impl Shard {
 /// assert_eq!(store.len(), 1);
 /// # Ok::<(), tower_shield::ConfigError>(())
 /// ```
-pub struct MemoryStore<C: Clock = CoarseClock> {
+pub struct MemoryStore<C: Clock = QuantaClock> {
     shards: Box<[Shard]>,
     hasher: FixedState,
+    keys: KeyHasher,
     clock: C,
     max_keys: usize,
 }
@@ -70,14 +72,15 @@ pub struct MemoryStoreBuilder<C> {
     max_keys: usize,
     shards: Option<usize>,
     clock: C,
+    keys: Option<KeyHasher>,
 }
 
-/// One (key, quota, cost) triple of an all-or-nothing [`MemoryStore::check_all`].
+/// One (key, quota, cost) triple of an all-or-nothing `check_all`, on any store.
 #[derive(Clone, Copy, Debug)]
 pub struct Check<'a> {
-    key: Key,
-    quota: &'a Quota,
-    cost: u32,
+    pub(crate) key: Key,
+    pub(crate) quota: &'a Quota,
+    pub(crate) cost: u32,
 }
 
 impl<'a> Check<'a> {
@@ -114,13 +117,14 @@ impl Verdict {
     }
 }
 
-impl MemoryStore<CoarseClock> {
-    /// A builder with the defaults: at most 1,000,000 keys, 64 shards, the [`CoarseClock`].
-    pub fn builder() -> MemoryStoreBuilder<CoarseClock> {
+impl MemoryStore<QuantaClock> {
+    /// A builder with the defaults: at most 1,000,000 keys, 64 shards, the [`QuantaClock`].
+    pub fn builder() -> MemoryStoreBuilder<QuantaClock> {
         MemoryStoreBuilder {
             max_keys: 1_000_000,
             shards: None,
-            clock: CoarseClock::new(),
+            clock: QuantaClock::new(),
+            keys: None,
         }
     }
 }
@@ -146,7 +150,15 @@ impl<C: Clock> MemoryStoreBuilder<C> {
             max_keys: self.max_keys,
             shards: self.shards,
             clock,
+            keys: self.keys,
         }
+    }
+
+    /// Hash identifiers and policy names under `secret` (default: a random secret of this
+    /// store's own). See [`KeyHasher`].
+    pub fn secret(mut self, secret: &SecretKey) -> Self {
+        self.keys = Some(KeyHasher::from_secret(secret));
+        self
     }
 
     /// The store, or every problem with the settings.
@@ -178,6 +190,7 @@ impl<C: Clock> MemoryStoreBuilder<C> {
                 .map(|_| Shard(SpinMutex::new(Table::new(per_shard, hasher.clone()))))
                 .collect(),
             hasher,
+            keys: self.keys.unwrap_or_else(KeyHasher::random),
             clock: self.clock,
             max_keys: per_shard * shards,
         })
@@ -225,7 +238,7 @@ impl<C: Clock> MemoryStore<C> {
     ///
     /// let store = MemoryStore::builder().build()?;
     /// let quota = Quota::per_minute(2)?;
-    /// let client = Key::hashed(b"client");
+    /// let client = store.key_hasher().hash(b"client");
     /// store.check(client, &quota);
     /// store.check(client, &quota);
     /// assert!(!store.check(client, &quota).is_allowed());
@@ -244,12 +257,13 @@ impl<C: Clock> MemoryStore<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_shield::limiter::{Check, Key, ManualClock, MemoryStore, Quota, Namespace};
+    /// use tower_shield::limiter::{Check, ManualClock, MemoryStore, Quota};
     ///
     /// let store = MemoryStore::builder().clock(ManualClock::new()).build()?;
     /// let (burst, hourly) = (Quota::per_second(10)?, Quota::per_hour(1)?);
-    /// let ip = Key::hashed(b"client");
-    /// let (a, b) = (ip.in_namespace(&Namespace::new("burst")), ip.in_namespace(&Namespace::new("hourly")));
+    /// let keys = store.key_hasher();
+    /// let ip = keys.hash(b"client");
+    /// let (a, b) = (ip.in_namespace(&keys.namespace("burst")), ip.in_namespace(&keys.namespace("hourly")));
     ///
     /// assert!(store.check_all(&[Check::new(a, &burst), Check::new(b, &hourly)]).is_allowed());
     /// let v = store.check_all(&[Check::new(a, &burst), Check::new(b, &hourly)]);
@@ -415,6 +429,11 @@ impl<C: Clock> MemoryStore<C> {
                     }
                 }
             })
+    }
+
+    /// How this store's users turn identifiers and policy names into keys.
+    pub fn key_hasher(&self) -> &KeyHasher {
+        &self.keys
     }
 
     /// The clock this store reads.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::ConfigError;
-use crate::limiter::{Check, Clock, Key, MemoryStore, Namespace, Quota};
+use crate::limiter::{Check, Clock, Key, KeyHasher, MemoryStore, Namespace, Quota};
 
 /// At most `max` distinct device ids per client IP within `window`, kept in the limiter's own
 /// store (no second algorithm): a (client, device) pair counts as known for `window` after
@@ -17,17 +17,23 @@ pub(crate) struct DeviceRotation {
     budget: Quota,
     seen_ns: Namespace,
     budget_ns: Namespace,
+    keys: KeyHasher,
 }
 
 impl DeviceRotation {
-    pub(crate) fn new(max: u32, window: Duration) -> Result<DeviceRotation, ConfigError> {
+    pub(crate) fn new(
+        max: u32,
+        window: Duration,
+        keys: KeyHasher,
+    ) -> Result<DeviceRotation, ConfigError> {
         let budget = Quota::per(max, window).map_err(|e| e.within("device_rotation"))?;
         let seen = Quota::every(window).map_err(|e| e.within("device_rotation"))?;
         Ok(DeviceRotation {
             seen,
             budget,
-            seen_ns: Namespace::new("device-rotation/seen"),
-            budget_ns: Namespace::new("device-rotation/budget"),
+            seen_ns: keys.namespace("device-rotation/seen"),
+            budget_ns: keys.namespace("device-rotation/budget"),
+            keys,
         })
     }
 
@@ -48,7 +54,10 @@ impl DeviceRotation {
         let mut pair = [0u8; 16 + 64];
         pair[..16].copy_from_slice(&client.to_u128().to_le_bytes());
         pair[16..16 + device.len()].copy_from_slice(device);
-        let pair = Key::hashed(&pair[..16 + device.len()]).in_namespace(&self.seen_ns);
+        let pair = self
+            .keys
+            .hash(&pair[..16 + device.len()])
+            .in_namespace(&self.seen_ns);
         if !store.peek(pair, &self.seen, 1).is_allowed() {
             return Ok(());
         }

@@ -780,7 +780,7 @@ mod tests {
 
     #[test]
     fn a_refusal_after_200_ms_says_retry_in_1_and_t_1() {
-        use crate::limiter::{Key, ManualClock, MemoryStore, Quota};
+        use crate::limiter::{ManualClock, MemoryStore, Quota};
 
         // 5 per second: one request every 200 ms.
         let clock = ManualClock::new();
@@ -789,7 +789,7 @@ mod tests {
             .build()
             .expect("store");
         let quota = Quota::per_second(5).expect("quota");
-        let key = Key::hashed(b"client");
+        let key = store.key_hasher().hash(b"client");
         let full = store.check(key, &quota);
         assert!(full.is_allowed());
         for _ in 0..4 {

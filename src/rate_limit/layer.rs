@@ -11,7 +11,7 @@ use super::monitor::RateLimitMonitor;
 use super::policy::Scope;
 use super::service::RateLimitService;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace, Quota};
+use crate::limiter::{Clock, KeyHasher, MemoryStore, Namespace, QuantaClock, Quota};
 use crate::route::Route;
 
 /// Applies rate-limit policies to every request of the wrapped service.
@@ -19,7 +19,7 @@ use crate::route::Route;
 /// Built by [`RateLimit::builder`](super::RateLimit::builder). Cloning the layer shares its
 /// store, policies and monitor. `B` is where its limits may be kept, and so what its service
 /// asks of the service it wraps ([`backing`](super::backing)).
-pub struct RateLimitLayer<C: Clock = CoarseClock, B: Backing = InMemory> {
+pub struct RateLimitLayer<C: Clock = QuantaClock, B: Backing = InMemory> {
     pub(crate) shared: Arc<Shared<C>>,
     pub(crate) backing: PhantomData<B>,
 }
@@ -61,7 +61,7 @@ impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
     /// device rotation, and every decision under [`StoreFailurePolicy::Local`] while Redis is
     /// unavailable.
     ///
-    /// [`StoreFailurePolicy::Local`]: crate::config::StoreFailurePolicy::Local
+    /// [`StoreFailurePolicy::Local`]: crate::limiter::StoreFailurePolicy::Local
     pub fn store(&self) -> &Arc<MemoryStore<C>> {
         &self.shared.store
     }
@@ -75,7 +75,7 @@ impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
         &self,
     ) -> Option<(
         &crate::limiter::RedisStore,
-        crate::config::StoreFailurePolicy,
+        crate::limiter::StoreFailurePolicy,
     )> {
         self.shared
             .redis
@@ -136,6 +136,8 @@ impl Target {
 /// Everything the services of one layer share.
 pub(crate) struct Shared<C: Clock> {
     pub(crate) store: Arc<MemoryStore<C>>,
+    /// The hasher of the store the limits are kept in: session and device keys, namespaces.
+    pub(crate) keys: KeyHasher,
     pub(crate) client_ip: ClientIpStrategy,
     pub(crate) grouping: Ipv6Grouping,
     pub(crate) targets: Vec<Target>,

@@ -68,7 +68,7 @@ pub use service::{RateLimitService, Refusal, RefusalHook, ResponseFuture};
 
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, CoarseClock, MemoryStore, Namespace};
+use crate::limiter::{Clock, KeyHasher, MemoryStore, QuantaClock};
 use crate::problem::Problem;
 use device::DeviceRotation;
 use layer::{Shared, Target};
@@ -80,7 +80,7 @@ pub struct RateLimit;
 impl RateLimit {
     /// A builder with no policies, the peer address as the client, IPv6 grouped by /64, an
     /// in-memory store of up to 1,000,000 keys.
-    pub fn builder() -> RateLimitBuilder<CoarseClock> {
+    pub fn builder() -> RateLimitBuilder<QuantaClock> {
         RateLimitBuilder {
             store: None,
             client_ip: ClientIpStrategy::peer(),
@@ -122,7 +122,7 @@ pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
-        crate::config::StoreFailurePolicy,
+        crate::limiter::StoreFailurePolicy,
     )>,
     backing: PhantomData<B>,
 }
@@ -183,10 +183,9 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     /// The in-memory store still keeps the [device-rotation](Self::device_rotation) cap,
     /// which is therefore **per instance**.
     ///
-    /// Keys of session and device ids ([`Key::hashed`](crate::limiter::Key::hashed)) and of
-    /// policy names are hashed under a per-process secret: call
-    /// [`Key::use_secret`](crate::limiter::Key::use_secret) with one secret shared by every
-    /// instance, before building the layer, or those limits are not shared.
+    /// Keys of session and device ids and of policy names are hashed by the Redis store's
+    /// [`KeyHasher`]: build every instance's store with one shared
+    /// [`secret`](crate::limiter::RedisStoreBuilder::secret), or those limits are not shared.
     ///
     /// On a Redis Cluster, one request's keys must share a slot. When every policy keys
     /// requests by the same client identity (all [`Scope::ip`], or all [`Scope::device`] or
@@ -201,7 +200,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,
-        on_failure: crate::config::StoreFailurePolicy,
+        on_failure: crate::limiter::StoreFailurePolicy,
     ) -> RateLimitBuilder<C, Shareable> {
         self.redis = Some((store, on_failure));
         self.backed()
@@ -305,6 +304,25 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     {
         let mut errors = ConfigErrors::default();
         let grouping = errors.take(Ipv6Grouping::new(self.ipv6_prefix));
+        let store = match self.store {
+            Some(store) => Some(store),
+            None => errors
+                .take(MemoryStore::builder().clock(C::default()).build())
+                .map(Arc::new),
+        };
+        // Keys are those of the store the limits are kept in; with no store, no keys to make.
+        let keys = store
+            .as_ref()
+            .map_or_else(KeyHasher::random, |s| *s.key_hasher());
+        #[cfg(feature = "redis")]
+        let keys = self
+            .redis
+            .as_ref()
+            .map_or(keys, |(redis, _)| *redis.key_hasher());
+        let rotation = match self.device_rotation {
+            Some((max, window)) => errors.take(DeviceRotation::new(max, window, keys)),
+            None => None,
+        };
         let mut targets = Vec::with_capacity(self.policies.len());
         for (i, p) in self.policies.iter().enumerate() {
             if self.policies[..i].iter().any(|q| q.name == p.name) {
@@ -343,7 +361,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                     quota: p.quota,
                     scope: p.scope.clone(),
                     routes: p.routes.clone(),
-                    namespace: Namespace::new(&p.name),
+                    namespace: keys.namespace(&p.name),
                     policy_header,
                 });
             }
@@ -353,17 +371,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                 errors.push("exempt", problem);
             }
         }
-        let rotation = match self.device_rotation {
-            Some((max, window)) => errors.take(DeviceRotation::new(max, window)),
-            None => None,
-        };
         let monitor = errors.take(RateLimitMonitor::new(self.monitor_capacity));
-        let store = match self.store {
-            Some(store) => Some(store),
-            None => errors
-                .take(MemoryStore::builder().clock(C::default()).build())
-                .map(Arc::new),
-        };
         errors.finish(|| ())?;
         match (store, monitor, grouping) {
             (Some(store), Some(monitor), Some(grouping)) => Ok(RateLimitLayer {
@@ -373,6 +381,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                         targets.iter().all(|t| first.scope.keys_like(&t.scope))
                     }),
                     store,
+                    keys,
                     client_ip: self.client_ip,
                     grouping,
                     targets,

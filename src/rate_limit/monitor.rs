@@ -699,12 +699,13 @@ mod tests {
         ) {
             let by_label = RateLimitMonitor::new(capacity).expect("capacity");
             let mixed = RateLimitMonitor::new(capacity).expect("capacity");
+            let keys = crate::limiter::KeyHasher::random();
             for &(p, l, keyed) in &stream {
                 let (policy, label) = (format!("p{p}"), format!("c{l}"));
                 by_label.record_refusal(&policy, &label);
                 if keyed {
                     // Keys are per policy, as the layer's are.
-                    let key = Key::hashed(format!("{policy}/{label}").as_bytes());
+                    let key = keys.hash(format!("{policy}/{label}").as_bytes());
                     mixed.record_refusal_of(&policy, key, || label.clone());
                 } else {
                     mixed.record_refusal(&policy, &label);

@@ -222,14 +222,14 @@ impl<C: Clock> Shared<C> {
                 Scope::Session(name) => match single_identifier(head.headers(), name) {
                     Some(id) => {
                         matched.device.get_or_insert(id);
-                        Key::hashed(id)
+                        self.keys.hash(id)
                     }
                     None => ip_key,
                 },
                 Scope::Device(name) => match device_identifier(head.headers(), name) {
                     Ok(id) => {
                         matched.device.get_or_insert(id);
-                        Key::hashed(id)
+                        self.keys.hash(id)
                     }
                     Err((rule, problem)) => {
                         SecurityEvent::input_validation_fail(name.as_str(), rule)
@@ -629,16 +629,15 @@ impl<C: Clock> Shared<C> {
         ip: IpAddr,
         device: Option<&[u8]>,
     ) -> Outcome {
-        use crate::config::StoreFailurePolicy;
-        use crate::limiter::RedisCheck;
+        use crate::limiter::StoreFailurePolicy;
 
         let Some(redis) = &self.redis else {
             let (decision, binding) = self.check_local(matched);
             return self.finish(decision, matched[binding], ip, device);
         };
-        let checks: Vec<RedisCheck<'_>> = matched
+        let checks: Vec<Check<'_>> = matched
             .iter()
-            .map(|&(index, key)| RedisCheck::new(key, &self.targets[index].quota))
+            .map(|&(index, key)| Check::new(key, &self.targets[index].quota))
             .collect();
         // A key's state lives under the hash tag it is checked with, so a key must always get
         // the same tag. When every policy keys requests by one client identity, that identity

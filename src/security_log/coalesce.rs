@@ -34,7 +34,7 @@ use std::time::Duration;
 use super::SecurityEvent;
 use crate::ConfigError;
 use crate::error::ConfigErrors;
-use crate::limiter::{Clock, CoarseClock};
+use crate::limiter::{Clock, QuantaClock};
 
 /// What a [`Table`] says about one occurrence of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -363,7 +363,7 @@ impl Coalescer {
         let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
         let class_budget = per_window.saturating_mul(DEFAULT_CLASS_FACTOR);
         Coalescer {
-            clock: Box::new(CoarseClock::new()),
+            clock: Box::new(QuantaClock::new()),
             hasher: foldhash::fast::RandomState::default(),
             table: Mutex::new(Table::new(per_window, class_budget, nanos, capacity)),
             per_window,

@@ -155,7 +155,7 @@ pub use service::SecurityLogService;
 use crate::ConfigError;
 use crate::client_ip::ClientIpStrategy;
 use crate::error::ConfigErrors;
-use crate::limiter::Key;
+use crate::limiter::KeyHasher;
 
 /// The `tracing` target of the request span and its `request_completed` event.
 pub const REQUEST_TARGET: &str = "tower_shield::request";
@@ -173,7 +173,8 @@ pub fn flush() {
 /// tell subjects apart in the logs and to match the rate limit's entries, useless to recover
 /// the id. The key is random per process.
 pub fn subject_hash(id: &[u8]) -> u32 {
-    (Key::hashed(id).to_u128() >> 96) as u32
+    static SUBJECTS: std::sync::OnceLock<KeyHasher> = std::sync::OnceLock::new();
+    (SUBJECTS.get_or_init(KeyHasher::random).hash(id).to_u128() >> 96) as u32
 }
 
 /// The request id of a request: put in its extensions by [`SecurityLog`] and echoed in the

@@ -3,7 +3,7 @@ use tower_layer::Layer;
 use super::service::ShieldService;
 use super::toggle::{PassThrough, Toggle};
 use crate::cors::CorsLayer;
-use crate::limiter::CoarseClock;
+use crate::limiter::QuantaClock;
 use crate::rate_limit::{RateLimitLayer, Shareable};
 use crate::sanitize::InputSanitizerLayer;
 use crate::secure_headers::SecureHeadersLayer;
@@ -16,14 +16,14 @@ pub struct ShieldLayer {
     pub(super) security_log: SecurityLogLayer,
     pub(super) secure_headers: Option<SecureHeadersLayer>,
     pub(super) cors: Option<CorsLayer>,
-    pub(super) rate_limit: Option<RateLimitLayer<CoarseClock, Shareable>>,
+    pub(super) rate_limit: Option<RateLimitLayer<QuantaClock, Shareable>>,
     pub(super) sanitizer: Option<InputSanitizerLayer>,
 }
 
 impl ShieldLayer {
     /// The rate limit, when it is on: its [monitor](RateLimitLayer::monitor) of top
     /// offenders, its [store](RateLimitLayer::store) (for the API-key lockout).
-    pub fn rate_limit(&self) -> Option<&RateLimitLayer<CoarseClock, Shareable>> {
+    pub fn rate_limit(&self) -> Option<&RateLimitLayer<QuantaClock, Shareable>> {
         self.rate_limit.as_ref()
     }
 

@@ -78,7 +78,7 @@ pub use service::{ResponseFuture, ShieldService};
 use crate::client_ip::ClientIpStrategy;
 use crate::cors::CorsBuilder;
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::CoarseClock;
+use crate::limiter::QuantaClock;
 use crate::rate_limit::{RateLimitBuilder, Shareable};
 use crate::sanitize::InputSanitizerBuilder;
 use crate::secure_headers::SecureHeadersBuilder;
@@ -114,7 +114,7 @@ pub struct ShieldBuilder {
     security_log: SecurityLogBuilder,
     secure_headers: Option<SecureHeadersBuilder>,
     cors: Option<CorsBuilder>,
-    rate_limit: Option<RateLimitBuilder<CoarseClock, Shareable>>,
+    rate_limit: Option<RateLimitBuilder<QuantaClock, Shareable>>,
     sanitizer: Option<InputSanitizerBuilder>,
 }
 
@@ -148,7 +148,7 @@ impl ShieldBuilder {
     /// Adds the rate limit.
     pub fn rate_limit<B: crate::rate_limit::Backing>(
         mut self,
-        limits: RateLimitBuilder<CoarseClock, B>,
+        limits: RateLimitBuilder<QuantaClock, B>,
     ) -> Self {
         self.rate_limit = Some(limits.backed());
         self
@@ -160,8 +160,8 @@ impl ShieldBuilder {
     pub fn map_rate_limit(
         mut self,
         f: impl FnOnce(
-            RateLimitBuilder<CoarseClock, Shareable>,
-        ) -> RateLimitBuilder<CoarseClock, Shareable>,
+            RateLimitBuilder<QuantaClock, Shareable>,
+        ) -> RateLimitBuilder<QuantaClock, Shareable>,
     ) -> Self {
         self.rate_limit = self.rate_limit.map(f);
         self

@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use super::toggle::{PassThrough, Toggle};
 use crate::cors::CorsService;
-use crate::limiter::CoarseClock;
+use crate::limiter::QuantaClock;
 use crate::problem::ShieldBody;
 use crate::rate_limit::{RateLimitService, Shareable};
 use crate::sanitize::InputSanitizerService;
@@ -17,7 +17,7 @@ use crate::security_log::SecurityLogService;
 
 type Sanitized<S> = Toggle<InputSanitizerService<S>, PassThrough<S>>;
 type Limited<S> =
-    Toggle<RateLimitService<Sanitized<S>, CoarseClock, Shareable>, PassThrough<Sanitized<S>>>;
+    Toggle<RateLimitService<Sanitized<S>, QuantaClock, Shareable>, PassThrough<Sanitized<S>>>;
 type CorsChecked<S> = Toggle<CorsService<Limited<S>>, PassThrough<Limited<S>>>;
 type Headed<S> = Toggle<SecureHeadersService<CorsChecked<S>>, CorsChecked<S>>;
 type Stack<S> = SecurityLogService<Headed<S>>;

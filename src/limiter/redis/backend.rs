@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::RedisStore;
-use crate::config::StoreFailurePolicy;
+use crate::limiter::StoreFailurePolicy;
 
 /// A layer's Redis store and what to do while it cannot answer.
 pub(crate) struct RedisBackend {

@@ -21,7 +21,8 @@ use self::breaker::{Admit, Breaker, Transition};
 pub use self::script::GCRA_LUA;
 use self::script::{RawDecision, arguments, decode, evaluate_micros};
 use super::gcra::Decision;
-use super::{Key, Quota, Verdict};
+use super::{Check, Key, KeyHasher, Quota, Verdict};
+use crate::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 
 /// The version of the data format of the script, part of every key name.
@@ -46,32 +47,6 @@ pub enum StoreError {
     Protocol(String),
 }
 
-/// One (key, quota, cost) of a [`RedisStore::check_all`]: the Redis counterpart of
-/// [`Check`](super::Check).
-#[derive(Clone, Copy, Debug)]
-pub struct RedisCheck<'a> {
-    pub(crate) key: Key,
-    pub(crate) quota: &'a Quota,
-    pub(crate) cost: u32,
-}
-
-impl<'a> RedisCheck<'a> {
-    /// A check of cost 1.
-    pub fn new(key: Key, quota: &'a Quota) -> Self {
-        RedisCheck {
-            key,
-            quota,
-            cost: 1,
-        }
-    }
-
-    /// The same check with another cost (0 asks without charging).
-    pub fn cost(mut self, cost: u32) -> Self {
-        self.cost = cost;
-        self
-    }
-}
-
 /// Builds a [`RedisStore`]; see [`RedisStore::builder`].
 #[derive(Clone)]
 pub struct RedisStoreBuilder {
@@ -81,6 +56,7 @@ pub struct RedisStoreBuilder {
     failure_threshold: u32,
     cool_down: Duration,
     local_denials: usize,
+    keys: Option<KeyHasher>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -102,6 +78,14 @@ impl RedisStoreBuilder {
     /// `}` (they would change the Cluster hash tag).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// Hash identifiers and policy names under `secret` (default: a random secret of this
+    /// store's own). Every instance sharing the Redis must be given the same one, or their
+    /// session, device and policy keys differ and those limits are not shared.
+    pub fn secret(mut self, secret: &SecretKey) -> Self {
+        self.keys = Some(KeyHasher::from_secret(secret));
         self
     }
 
@@ -168,6 +152,7 @@ impl RedisStoreBuilder {
                 connection: Mutex::new(None),
                 script: redis::Script::new(GCRA_LUA),
                 prefix: format!("{}{FORMAT_VERSION}", self.prefix),
+                keys: self.keys.unwrap_or_else(KeyHasher::random),
                 timeout: self.timeout,
                 cool_down: self.cool_down,
                 breaker: Mutex::new(Breaker::new(
@@ -194,7 +179,7 @@ impl RedisStoreBuilder {
 /// ```no_run
 /// use std::net::IpAddr;
 /// use std::time::Duration;
-/// use tower_shield::limiter::{Key, Quota, RedisCheck, RedisStore};
+/// use tower_shield::limiter::{Check, Key, Quota, RedisStore};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// // Validates the URL only: start-up does not need Redis to be up.
@@ -208,7 +193,7 @@ impl RedisStoreBuilder {
 ///
 /// // Both limits of this client, in the client's hash-tag slot, charged all-or-nothing.
 /// let verdict = store
-///     .check_all(&[RedisCheck::new(client, &per_second), RedisCheck::new(hourly, &per_hour)])
+///     .check_all(&[Check::new(client, &per_second), Check::new(hourly, &per_hour)])
 ///     .await?;
 /// if !verdict.is_allowed() {
 ///     println!("retry in {:?}", verdict.binding.retry_after());
@@ -222,11 +207,11 @@ impl RedisStoreBuilder {
 /// # Keys must mean the same in every process
 ///
 /// Instances share a limit only if they compute the same [`Key`] for the same client.
-/// [`Key::from_ip`], [`Key::from_u128`] and [`Key::GLOBAL`] do. [`Key::hashed`] and
-/// [`Namespace`](super::Namespace) use a secret drawn at random once per *process*, so their
-/// keys differ between instances and are not shared through Redis, unless every instance
-/// calls [`Key::use_secret`] with one shared secret at start-up (the reference server derives
-/// it from `SECRET_KEY`).
+/// [`Key::from_ip`], [`Key::from_u128`] and [`Key::GLOBAL`] do. The store's
+/// [`key_hasher`](RedisStore::key_hasher) hashes identifiers and names under a random secret
+/// of its own, so its keys differ between instances and are not shared through Redis, unless
+/// every instance's store is built with one shared
+/// [`secret`](RedisStoreBuilder::secret) (the reference server uses `SECRET_KEY`).
 ///
 /// # One round trip, one clock, integer microseconds
 ///
@@ -307,6 +292,7 @@ struct Inner {
     connection: Mutex<Option<ConnectionManager>>,
     script: redis::Script,
     prefix: String,
+    keys: KeyHasher,
     timeout: Duration,
     cool_down: Duration,
     breaker: Mutex<Breaker>,
@@ -346,6 +332,7 @@ impl RedisStore {
             failure_threshold: 3,
             cool_down: Duration::from_secs(1),
             local_denials: 10_000,
+            keys: None,
         }
     }
 
@@ -367,14 +354,14 @@ impl RedisStore {
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, StoreError> {
-        let check = [RedisCheck::new(key, quota).cost(cost)];
+        let check = [Check::new(key, quota).cost(cost)];
         Ok(self.run(key, &check, true, true).await?.0.binding)
     }
 
     /// What [`check_n`](Self::check_n) would decide now, without charging anything. Always
     /// asks Redis.
     pub async fn peek(&self, key: Key, quota: &Quota, cost: u32) -> Result<Decision, StoreError> {
-        let check = [RedisCheck::new(key, quota).cost(cost)];
+        let check = [Check::new(key, quota).cost(cost)];
         Ok(self.run(key, &check, false, false).await?.0.binding)
     }
 
@@ -386,7 +373,7 @@ impl RedisStore {
     ///
     /// With no checks it admits without calling Redis, reporting an unlimited decision of
     /// burst 0.
-    pub async fn check_all(&self, checks: &[RedisCheck<'_>]) -> Result<Verdict, StoreError> {
+    pub async fn check_all(&self, checks: &[Check<'_>]) -> Result<Verdict, StoreError> {
         let Some(first) = checks.first() else {
             return Ok(NOTHING);
         };
@@ -398,7 +385,7 @@ impl RedisStore {
     pub async fn check_all_tagged(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
     ) -> Result<Verdict, StoreError> {
         if checks.is_empty() {
             return Ok(NOTHING);
@@ -413,7 +400,7 @@ impl RedisStore {
     pub async fn check_all_timed(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
     ) -> Result<(Verdict, Duration), StoreError> {
         if checks.is_empty() {
             return Ok((NOTHING, Duration::ZERO));
@@ -448,6 +435,11 @@ impl RedisStore {
             tag.to_u128(),
             key.to_u128()
         )
+    }
+
+    /// How this store's users turn identifiers and policy names into keys.
+    pub fn key_hasher(&self) -> &KeyHasher {
+        &self.inner.keys
     }
 
     /// How many calls went to Redis (round trips attempted, successful or not).
@@ -487,7 +479,7 @@ impl RedisStore {
     async fn run(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
         charge: bool,
         use_cache: bool,
     ) -> Result<(Verdict, Duration), StoreError> {
@@ -519,7 +511,7 @@ impl RedisStore {
     async fn evaluate(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
         charge: bool,
     ) -> Result<(Duration, Vec<RawDecision>), StoreError> {
         let mut invocation = self.inner.script.prepare_invoke();
@@ -543,7 +535,7 @@ impl RedisStore {
     pub(crate) async fn peek_each(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
     ) -> Result<Vec<Decision>, StoreError> {
         let (_, raws) = self.evaluate(tag, checks, false).await?;
         Ok(raws
@@ -554,7 +546,7 @@ impl RedisStore {
     }
 
     /// A verdict from the local denial cache, when it alone proves a refusal.
-    fn refused_locally(&self, tag: Key, checks: &[RedisCheck<'_>]) -> Option<Verdict> {
+    fn refused_locally(&self, tag: Key, checks: &[Check<'_>]) -> Option<Verdict> {
         let mut cache = lock(&self.inner.denials);
         if cache.is_empty() {
             return None;
@@ -589,7 +581,7 @@ impl RedisStore {
     fn remember_refusals(
         &self,
         tag: Key,
-        checks: &[RedisCheck<'_>],
+        checks: &[Check<'_>],
         raws: &[RawDecision],
         sent_us: u64,
     ) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use super::RedisCheck;
+use super::super::Check;
 use super::StoreError;
 use crate::limiter::Quota;
 use crate::limiter::gcra::Decision;
@@ -150,7 +150,7 @@ pub(crate) fn evaluate_micros(debt: u64, quota: &Quota, cost: u32) -> (RawDecisi
 }
 
 /// The script's arguments for `checks`: interval, burst and cost of each, in order.
-pub(crate) fn arguments(checks: &[RedisCheck<'_>]) -> Vec<u64> {
+pub(crate) fn arguments(checks: &[Check<'_>]) -> Vec<u64> {
     let mut args = Vec::with_capacity(checks.len() * 3);
     for c in checks {
         args.extend([
@@ -165,7 +165,7 @@ pub(crate) fn arguments(checks: &[RedisCheck<'_>]) -> Vec<u64> {
 /// Decodes the script's reply for `checks`: the server time and one raw decision per check.
 pub(crate) fn decode(
     reply: Value,
-    checks: &[RedisCheck<'_>],
+    checks: &[Check<'_>],
 ) -> Result<(Duration, Vec<RawDecision>), StoreError> {
     let bad = |what: &str| StoreError::Protocol(format!("unexpected script reply: {what}"));
     let Value::Array(items) = reply else {
