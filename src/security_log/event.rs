@@ -717,11 +717,9 @@ pub(crate) struct Hex8([u8; 8]);
 
 impl Hex8 {
     pub(crate) fn new(v: u32) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 8];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = HEX[((v >> (28 - 4 * i)) & 0xf) as usize];
-        }
+        // Cannot fail: 4 bytes are 8 digits.
+        let _ = hex::encode_to_slice(v.to_be_bytes(), &mut out);
         Hex8(out)
     }
 

@@ -209,14 +209,10 @@ impl RequestId {
 
     /// A new random request id: 128 bits from the thread's CSPRNG, as 32 hex digits.
     pub fn generate() -> RequestId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let bits: u128 = rand::random();
+        let bits: [u8; 16] = rand::random();
         let mut buf = [0u8; 32];
-        for (i, pair) in buf.chunks_exact_mut(2).enumerate() {
-            let byte = (bits >> (120 - 8 * i)) as u8;
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
-        }
+        // Cannot fail: 16 bytes are 32 digits.
+        let _ = hex::encode_to_slice(bits, &mut buf);
         // One allocation, shared without another by the request's extension and the response
         // header (a `Vec`-backed value would allocate again on its first clone). Hex digits
         // are a valid header value.
