@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, RETRY_AFTER};
+use http::header::{HeaderName, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -17,7 +17,7 @@ use super::policy::{RequestHead, Scope};
 use crate::client_ip::ClientIpError;
 use crate::identifier::{single_identifier, valid_identifier};
 use crate::limiter::{Check, Clock, Decision, Key};
-use crate::problem::{PROBLEM_JSON, Problem, ShieldBody};
+use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, listened, subject_hash};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
@@ -358,8 +358,7 @@ impl<C: Clock> Shared<C> {
         retry_after: Option<u64>,
     ) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(8);
-        map.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        map.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        crate::problem::set_problem_headers(&mut map);
         map.insert(RATE_LIMIT_POLICY, target.policy_header.clone());
         map.insert(
             RATE_LIMIT,
