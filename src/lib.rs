@@ -54,7 +54,6 @@ mod error;
 mod header_map;
 mod identifier;
 #[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
-mod interned;
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]

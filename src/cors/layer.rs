@@ -429,7 +429,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         }
         if let Some(origin) = pattern.as_origin() {
             match HeaderValue::from_str(origin.as_str()) {
-                Ok(v) => exact.push(crate::interned::value(v)),
+                Ok(v) => exact.push(v),
                 Err(_) => errors.push(names.origins, format!("`{entry}` is not a header value")),
             }
         }
@@ -593,7 +593,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             );
             None
         }
-        MaxAge(Some(s)) => Some(crate::interned::value(HeaderValue::from(s))),
+        MaxAge(Some(s)) => Some(HeaderValue::from(s)),
         MaxAge(None) => None,
     };
     if b.preflight_status != StatusCode::NO_CONTENT && b.preflight_status != StatusCode::OK {
@@ -622,11 +622,11 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             allow_null,
             credentials,
             methods: methods.into_boxed_slice(),
-            methods_value: crate::interned::value(methods_value),
+            methods_value,
             echo_headers: header_rule.any,
             header_rule,
-            headers_value: headers_value.map(crate::interned::value),
-            expose: expose.map(crate::interned::value),
+            headers_value,
+            expose,
             max_age,
             preflight_status: b.preflight_status,
             inner_headers: b.inner_headers,

@@ -427,7 +427,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                 p.quota.burst(),
                 p.quota.window(),
             ));
-            if let Some(policy_header) = header.map(crate::interned::value) {
+            if let Some(policy_header) = header {
                 let refusal_body = Problem::new(StatusCode::TOO_MANY_REQUESTS)
                     .type_uri(service::QUOTA_EXCEEDED)
                     .title("Quota exceeded")
@@ -437,7 +437,6 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                     ))
                     .extension("violated-policies", serde_json::json!([p.name]))
                     .to_json();
-                let refusal_body = crate::interned::bytes(&refusal_body);
                 targets.push(Target {
                     refusal_headers: headers::Recent::new(),
                     refusal_body,

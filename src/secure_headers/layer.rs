@@ -272,7 +272,7 @@ fn splice(s: &Spliced, nonce: &[u8]) -> Option<HeaderValue> {
 
 fn header_name(errors: &mut ConfigErrors, setting: &'static str, name: &str) -> Option<HeaderName> {
     match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(n) => Some(crate::interned::name(n)),
+        Ok(n) => Some(n),
         Err(_) => {
             errors.push(
                 setting,
@@ -290,7 +290,7 @@ fn header_value(
     value: &str,
 ) -> Option<HeaderValue> {
     match HeaderValue::from_str(value) {
-        Ok(v) => Some(crate::interned::value(v)),
+        Ok(v) => Some(v),
         Err(_) => {
             errors.push(
                 setting,
@@ -598,7 +598,7 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
             for s in others {
                 let _ = headers.try_append(s.name.clone(), s.value.clone());
             }
-            // The marker's bytes are the seed's alone (not interned); cloned once here so
+            // The marker's bytes are the seed's alone (not shared with the prepared values); cloned once here so
             // that the clones made per response only count references.
             let own = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(last.value.as_bytes()))
                 .ok()?;
