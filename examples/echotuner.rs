@@ -89,7 +89,7 @@ use tower_shield::config::LogFormat;
 use tower_shield::limiter::Quota;
 use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
 use tower_shield::sanitize::InputSanitizer;
-use tower_shield::security_log;
+use tower_shield::security_log::Coalescer;
 use tower_shield::{Config, ConfigError, Shield};
 use tracing_subscriber::EnvFilter;
 
@@ -112,11 +112,11 @@ async fn main() -> ExitCode {
     // what the protection costs (`.ci/load.sh`), never to serve real traffic.
     let unprotected = std::env::args().skip(1).any(|arg| arg == "--unprotected");
     let app = if unprotected {
-        Ok(routes().merge(admin(None)))
+        Ok((routes().merge(admin(None)), None))
     } else {
-        app(&config)
+        app(&config).map(|(app, events)| (app, Some(events)))
     };
-    let app = match app {
+    let (app, events) = match app {
         Ok(app) => app,
         Err(error) => {
             eprintln!("echotuner: {error}");
@@ -169,7 +169,9 @@ async fn main() -> ExitCode {
     .with_graceful_shutdown(shutdown)
     .await;
     // Flood summaries still pending are written before the process ends.
-    security_log::flush();
+    if let Some(events) = events {
+        events.flush();
+    }
     match served {
         Ok(()) => {
             eprintln!("echotuner stopped");
@@ -184,7 +186,7 @@ async fn main() -> ExitCode {
 
 /// The EchoTuner routes behind the protection `config` enables: [`Shield`] with the guide's
 /// rate limits and the contract's input rules, and an API key on the admin route.
-fn app(config: &Config) -> Result<Router, ConfigError> {
+fn app(config: &Config) -> Result<(Router, Arc<Coalescer>), ConfigError> {
     let per = |n, secs| Quota::per(n, Duration::from_secs(secs));
     let (auth, generate, refine, search) =
         (per(5, 60)?, per(10, 300)?, per(20, 300)?, per(100, 60)?);
@@ -208,7 +210,11 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     // The admin API: the rate limiter's top offenders, for holders of a key in API_KEY_HASHES,
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
     let limiter = shield.rate_limit();
-    let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config)).config(config);
+    // Every layer's security events share the log's flood control, flushed at shutdown.
+    let events = shield.security_log().coalescer().clone();
+    let keys = RequireApiKey::builder(MemoryKeyStore::from_config(config))
+        .config(config)
+        .coalescer(events.clone());
     let keys = match limiter {
         Some(l) => keys.limiter_store(l.store().clone()),
         None => keys,
@@ -228,7 +234,7 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     };
     let keys = keys.build()?;
     let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);
-    Ok(routes().merge(admin).layer(shield))
+    Ok((routes().merge(admin).layer(shield), events))
 }
 
 /// The EchoTuner API, unprotected.

@@ -167,6 +167,7 @@ use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::config::{Config, SecretKey};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::{Clock, CoarseClock, MemoryStore};
+use crate::security_log::Coalescer;
 use layer::Shared;
 
 /// The request extension of an authenticated request: which key, never the key itself.
@@ -207,6 +208,7 @@ impl RequireApiKey {
             client_ip: ClientIpStrategy::peer(),
             ipv6_prefix: Ipv6Grouping::DEFAULT_PREFIX_LEN,
             realm: Cow::Borrowed("api"),
+            coalescer: None,
             #[cfg(feature = "redis")]
             redis: None,
             errors: ConfigErrors::default(),
@@ -224,6 +226,7 @@ pub struct RequireApiKeyBuilder<K, C: Clock> {
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
     realm: Cow<'static, str>,
+    coalescer: Option<Arc<Coalescer>>,
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
@@ -308,6 +311,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
             client_ip: self.client_ip,
             ipv6_prefix: self.ipv6_prefix,
             realm: self.realm,
+            coalescer: self.coalescer,
             #[cfg(feature = "redis")]
             redis: self.redis,
             errors: self.errors,
@@ -361,6 +365,15 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     /// addresses inside one prefix does not multiply the attempts.
     pub fn ipv6_prefix(mut self, bits: u8) -> Self {
         self.ipv6_prefix = bits;
+        self
+    }
+
+    /// The coalescer of the security events this layer emits (default: a
+    /// [`Coalescer::default`] of this layer's own); pass the log layer's
+    /// ([`SecurityLogLayer::coalescer`](crate::security_log::SecurityLogLayer::coalescer)) to
+    /// share its flood control and flushing.
+    pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
+        self.coalescer = Some(coalescer);
         self
     }
 
@@ -433,6 +446,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
                     client_ip: self.client_ip,
                     grouping,
                     www_authenticate,
+                    events: self.coalescer.unwrap_or_default(),
                     #[cfg(feature = "redis")]
                     redis,
                 }),

@@ -95,6 +95,8 @@ impl CorsLayer {
 
 /// Everything the services of one layer share, immutable after build.
 pub(crate) struct Shared {
+    /// The flood control of the events this layer emits.
+    pub(crate) events: Arc<crate::security_log::Coalescer>,
     /// Public mode: `*`.
     pub(crate) any_origin: bool,
     /// Exact origins, as ready header values.
@@ -224,7 +226,7 @@ impl Shared {
                     .map_or(&b""[..], |v| v.as_bytes());
                 SecurityEvent::cors_refused(origin, refusal.reason())
                     .method(method)
-                    .emit();
+                    .emit_via(&self.events);
                 let mut response = Problem::new(StatusCode::FORBIDDEN)
                     .detail("cross-origin request refused")
                     .into_response();
@@ -614,6 +616,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
     });
     errors.finish(|| CorsLayer {
         shared: Arc::new(Shared {
+            events: b.coalescer.unwrap_or_default(),
             any_origin,
             exact: exact.into_boxed_slice(),
             exact_map,

@@ -206,7 +206,7 @@ impl<C: Clock> Shared<C> {
             },
         };
         if self.block.iter().any(|net| net.contains(&ip)) {
-            SecurityEvent::blocked_address(ip).emit();
+            SecurityEvent::blocked_address(ip).emit_via(&self.events);
             return Some(Outcome::Refuse(
                 Problem::new(StatusCode::FORBIDDEN)
                     .detail("requests from this address are blocked"),
@@ -239,7 +239,7 @@ impl<C: Clock> Shared<C> {
                     Err((rule, problem)) => {
                         SecurityEvent::input_validation_fail(name.as_str(), rule)
                             .client_ip(ip)
-                            .emit();
+                            .emit_via(&self.events);
                         return Some(Outcome::Refuse(problem));
                     }
                 },
@@ -255,7 +255,7 @@ impl<C: Clock> Shared<C> {
         }
         if let (Some(rotation), Some(id)) = (&self.device_rotation, matched.device) {
             if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
-                SecurityEvent::device_rotation_refused(ip, self.dry_run).emit();
+                SecurityEvent::device_rotation_refused(ip, self.dry_run).emit_via(&self.events);
                 if !self.dry_run {
                     record(
                         &self.monitor,
@@ -304,7 +304,7 @@ impl<C: Clock> Shared<C> {
                 device.map(subject_hash),
                 self.dry_run,
             )
-            .emit();
+            .emit_via(&self.events);
         }
         if self.dry_run {
             return Outcome::Limited(self.rate_headers(target, &decision));
@@ -395,13 +395,13 @@ impl<C: Clock> Shared<C> {
     fn unresolved(&self, e: ClientIpError) -> Outcome {
         match e {
             ClientIpError::MissingPeer => {
-                SecurityEvent::client_unidentified(&e).emit();
+                SecurityEvent::client_unidentified(&e).emit_via(&self.events);
                 Outcome::Refuse(Problem::new(StatusCode::INTERNAL_SERVER_ERROR).detail(
                     "the server cannot identify clients; its operator has been told how to fix it",
                 ))
             }
             other => {
-                SecurityEvent::client_unidentified(&other).emit();
+                SecurityEvent::client_unidentified(&other).emit_via(&self.events);
                 Outcome::Refuse(Problem::new(StatusCode::BAD_REQUEST).detail(other.to_string()))
             }
         }
@@ -666,7 +666,7 @@ impl<C: Clock> Shared<C> {
                         redis.on_failure.name(),
                         error.to_string(),
                     )
-                    .emit();
+                    .emit_via(&self.events);
                 }
                 match redis.on_failure {
                     StoreFailurePolicy::FailClosed => {

@@ -166,12 +166,6 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The default device-id header, `x-device-id`.
 pub const X_DEVICE_ID: HeaderName = HeaderName::from_static("x-device-id");
 
-/// Emits the summary of every coalesced event of [`Coalescer::global`] now. Call it on
-/// shutdown, after the server has stopped, so no suppressed count is lost.
-pub fn flush() {
-    Coalescer::global().flush();
-}
-
 /// 32 bits of the process's keyed hash of an identifier (a device or session id): enough to
 /// tell subjects apart in the logs and to match the rate limit's entries, useless to recover
 /// the id. The key is random per process.
@@ -301,24 +295,18 @@ pub struct SecurityLog;
 impl SecurityLog {
     /// A builder with the defaults: client address from the peer
     /// ([`ClientIpStrategy::peer`]), `X-Request-Id` accepted when valid, `X-Device-ID`
-    /// hashed, fields cut at 256 bytes, auth outcomes logged, the global [`Coalescer`].
+    /// hashed, fields cut at 256 bytes, auth outcomes logged, a [`Coalescer`] of its own.
     pub fn builder() -> SecurityLogBuilder {
         SecurityLogBuilder::default()
     }
 
     /// The layer for a [`Config`](crate::Config): its trusted proxies decide the client
-    /// address, as for the rate limit. It also starts the global coalescer's flusher
-    /// ([`Coalescer::spawn_global_flusher`], every second), so the summary of a flood that
-    /// stops is logged within a second of its window's end.
+    /// address, as for the rate limit.
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`ClientIpStrategy::from_config`].
     pub fn from_config(config: &crate::Config) -> Result<SecurityLogLayer, ConfigError> {
-        // Without the thread, summaries still go out with the next event and at shutdown.
-        if let Err(error) = Coalescer::spawn_global_flusher(std::time::Duration::from_secs(1)) {
-            tracing::warn!(%error, "no flusher thread; flood summaries wait for the next event");
-        }
         SecurityLog::builder()
             .client_ip(ClientIpStrategy::from_config(config)?)
             .build()
@@ -390,7 +378,8 @@ impl SecurityLogBuilder {
         self
     }
 
-    /// The coalescer of the events this layer emits (default [`Coalescer::global`]).
+    /// The coalescer of the events this layer emits (default: a [`Coalescer::default`] of
+    /// this layer's own).
     pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
         self.coalescer = Some(coalescer);
         self
@@ -441,7 +430,7 @@ impl SecurityLogBuilder {
                 device_header: self.device_header,
                 max_field_len: self.max_field_len,
                 auth_events: self.auth_events,
-                coalescer: self.coalescer,
+                coalescer: self.coalescer.unwrap_or_default(),
             }),
         })
     }

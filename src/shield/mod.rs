@@ -179,9 +179,23 @@ impl ShieldBuilder {
     /// The layer, or every problem with the settings.
     pub fn build(self) -> Result<ShieldLayer, ConfigError> {
         let mut errors = self.errors;
+        // The layers built here share the log layer's flood control (and its flushing).
+        let events = self.security_log.as_ref().map(|l| l.coalescer().clone());
         let secure_headers = self.secure_headers.and_then(|b| errors.take(b.build()));
-        let rate_limit = self.rate_limit.and_then(|b| errors.take(b.build()));
-        let sanitizer = self.sanitizer.and_then(|b| errors.take(b.build()));
+        let rate_limit = self.rate_limit.and_then(|b| {
+            let b = match &events {
+                Some(e) => b.coalescer(e.clone()),
+                None => b,
+            };
+            errors.take(b.build())
+        });
+        let sanitizer = self.sanitizer.and_then(|b| {
+            let b = match &events {
+                Some(e) => b.coalescer(e.clone()),
+                None => b,
+            };
+            errors.take(b.build())
+        });
         errors.finish(|| ())?;
         // Without errors, the log layer was built; the fallback error only keeps this total.
         let security_log = self
