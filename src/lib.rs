@@ -50,7 +50,7 @@ pub mod config;
 #[cfg(feature = "cors")]
 pub mod cors;
 mod error;
-#[cfg(any(feature = "secure-headers", feature = "cors"))]
+#[cfg(any(feature = "secure-headers", feature = "cors", feature = "rate-limit"))]
 mod header_map;
 mod identifier;
 #[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]

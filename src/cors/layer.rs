@@ -431,7 +431,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         }
         if let Some(origin) = pattern.as_origin() {
             match HeaderValue::from_str(origin.as_str()) {
-                Ok(v) => exact.push(v),
+                Ok(v) => exact.push(crate::header_map::prepared(v)),
                 Err(_) => errors.push(names.origins, format!("`{entry}` is not a header value")),
             }
         }
@@ -625,11 +625,11 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             allow_null,
             credentials,
             methods: methods.into_boxed_slice(),
-            methods_value,
+            methods_value: crate::header_map::prepared(methods_value),
             echo_headers: header_rule.any,
             header_rule,
-            headers_value,
-            expose,
+            headers_value: headers_value.map(crate::header_map::prepared),
+            expose: expose.map(crate::header_map::prepared),
             max_age,
             preflight_status: b.preflight_status,
             inner_headers: b.inner_headers,

@@ -440,7 +440,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                 p.quota.burst(),
                 p.quota.window(),
             ));
-            if let Some(policy_header) = header {
+            if let Some(policy_header) = header.map(crate::header_map::prepared) {
                 let refusal_body = Problem::new(StatusCode::TOO_MANY_REQUESTS)
                     .type_uri(service::QUOTA_EXCEEDED)
                     .title("Quota exceeded")
@@ -450,6 +450,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                     ))
                     .extension("violated-policies", serde_json::json!([p.name]))
                     .to_json();
+                let refusal_body = crate::header_map::prepared_bytes(refusal_body);
                 targets.push(Target {
                     refusal_headers: headers::Recent::new(),
                     refusal_body,

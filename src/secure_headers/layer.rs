@@ -290,7 +290,7 @@ fn header_value(
     value: &str,
 ) -> Option<HeaderValue> {
     match HeaderValue::from_str(value) {
-        Ok(v) => Some(v),
+        Ok(v) => Some(crate::header_map::prepared(v)),
         Err(_) => {
             errors.push(
                 setting,
