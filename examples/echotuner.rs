@@ -87,7 +87,7 @@ use serde_json::{Value, json};
 use tower_shield::config::{LogFormat, echotuner_input_rules};
 use tower_shield::limiter::Quota;
 use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
-use tower_shield::security_log;
+use tower_shield::security_log::Coalescer;
 use tower_shield::{Config, ConfigError};
 use tracing_subscriber::EnvFilter;
 
@@ -110,11 +110,11 @@ async fn main() -> ExitCode {
     // what the protection costs (`.ci/load.sh`), never to serve real traffic.
     let unprotected = std::env::args().skip(1).any(|arg| arg == "--unprotected");
     let app = if unprotected {
-        Ok(routes().merge(admin(None)))
+        Ok((routes().merge(admin(None)), None))
     } else {
-        app(&config)
+        app(&config).map(|(app, events)| (app, Some(events)))
     };
-    let app = match app {
+    let (app, events) = match app {
         Ok(app) => app,
         Err(error) => {
             eprintln!("echotuner: {error}");
@@ -130,11 +130,10 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format(), filter);
-    // The summary of a flood that stops is logged within a second of its window's end.
-    if let Err(error) = security_log::Coalescer::spawn_global_flusher(Duration::from_secs(1)) {
-        eprintln!(
-            "echotuner: no flusher thread ({error}); flood summaries wait for the next event"
-        );
+    // The summary of a flood that stops is logged within a second of its window's end, not
+    // only with the next request.
+    if let Some(Err(error)) = events.as_ref().map(|e| e.spawn_flusher(Duration::from_secs(1))) {
+        eprintln!("echotuner: no flusher thread ({error}); flood summaries wait for a request");
     }
 
     // Signal handlers go in before the socket opens, so a SIGTERM sent as soon as the server
@@ -173,7 +172,9 @@ async fn main() -> ExitCode {
     .with_graceful_shutdown(shutdown)
     .await;
     // Flood summaries still pending are written before the process ends.
-    security_log::flush();
+    if let Some(events) = events {
+        events.flush();
+    }
     match served {
         Ok(()) => {
             eprintln!("echotuner stopped");
@@ -188,7 +189,7 @@ async fn main() -> ExitCode {
 
 /// The EchoTuner routes behind the protection `config` enables: [`Shield`] with the guide's
 /// rate limits and the contract's input rules, and an API key on the admin route.
-fn app(config: &Config) -> Result<Router, ConfigError> {
+fn app(config: &Config) -> Result<(Router, Arc<Coalescer>), ConfigError> {
     let per = |n, secs| Quota::per(n, Duration::from_secs(secs));
     let (auth, generate, refine, search) =
         (per(5, 60)?, per(10, 300)?, per(20, 300)?, per(100, 60)?);
@@ -222,7 +223,11 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     // The admin API: the rate limiter's top offenders, for holders of a key in API_KEY_HASHES,
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
     let limiter = shield.rate_limit();
-    let keys = config.require_api_key_builder(config.key_store())?;
+    // Every layer's security events share the log's flood control, flushed at shutdown.
+    let events = shield.security_log().coalescer().clone();
+    let keys = config
+        .require_api_key_builder(config.key_store())?
+        .coalescer(events.clone());
     let keys = match limiter {
         Some(l) => keys.limiter_store(l.store().clone()),
         None => keys,
@@ -242,7 +247,7 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     };
     let keys = keys.build()?;
     let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);
-    Ok(routes().merge(admin).layer(shield))
+    Ok((routes().merge(admin).layer(shield), events))
 }
 
 /// The EchoTuner API, unprotected.

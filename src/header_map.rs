@@ -1,12 +1,31 @@
 //! Operations on a response's `HeaderMap` that more than one layer needs.
 
+#[cfg(feature = "rate-limit")]
+use bytes::Bytes;
+use http::HeaderValue;
+#[cfg(any(feature = "secure-headers", feature = "cors"))]
 use http::{HeaderMap, HeaderName};
+
+/// `value`, cloned once now: the first clone of bytes built from a `Vec` allocates their
+/// shared counter, and that must happen when the layer is built, not on a response.
+pub(crate) fn prepared(value: HeaderValue) -> HeaderValue {
+    drop(value.clone());
+    value
+}
+
+/// [`prepared`] for a body.
+#[cfg(feature = "rate-limit")]
+pub(crate) fn prepared_bytes(bytes: Bytes) -> Bytes {
+    drop(bytes.clone());
+    bytes
+}
 
 /// Removes every field named in `names` (for which `listed` is true) from `headers`.
 ///
 /// A response has a handful of names, and usually none of the listed ones: comparing each
 /// of its names with the list costs a few instructions, where a removal per listed name
 /// hashes that name and probes the map (about 100 instructions each).
+#[cfg(any(feature = "secure-headers", feature = "cors"))]
 pub(crate) fn remove_listed<'n>(
     headers: &mut HeaderMap,
     names: impl IntoIterator<Item = &'n HeaderName>,
@@ -20,7 +39,7 @@ pub(crate) fn remove_listed<'n>(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "secure-headers", feature = "cors")))]
 mod tests {
     use http::HeaderValue;
     use http::header::{SERVER, VARY};

@@ -51,13 +51,12 @@ pub mod config;
 #[cfg(feature = "cors")]
 pub mod cors;
 mod error;
-#[cfg(any(feature = "secure-headers", feature = "cors"))]
+#[cfg(any(feature = "secure-headers", feature = "cors", feature = "rate-limit"))]
 mod header_map;
 #[cfg(any(feature = "secure-headers", feature = "cors"))]
 mod host;
 mod identifier;
 #[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
-mod interned;
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]

@@ -245,10 +245,17 @@ impl Problem {
         *response.status_mut() = self.0.status;
         let headers = response.headers_mut();
         *headers = self.0.headers;
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        set_problem_headers(headers);
         response
     }
+}
+
+/// Marks `headers` as those of a problem response: its media type, and `no-store` (one
+/// client's refusal is not another's answer). Every problem response of the crate, the rate
+/// limit's prepared 429s included, gets these two from here.
+pub(crate) fn set_problem_headers(headers: &mut HeaderMap) {
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 pin_project! {

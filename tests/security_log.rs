@@ -883,18 +883,59 @@ fn unescape(s: &str) -> String {
 }
 
 #[test]
-fn emit_goes_through_the_global_coalescer() {
-    // A reason no other test uses, so the global table's other entries do not matter.
-    let reason = format!("global-{}", std::process::id());
+fn a_layer_has_a_coalescer_of_its_own_with_the_default_settings() {
+    let reason = format!("default-{}", std::process::id());
+    let layer = SecurityLog::builder().build().unwrap();
     let recs = capture(|| {
         for _ in 0..20 {
-            SecurityEvent::suspicious_activity(Malicious::Excess404, reason.as_str()).emit();
+            SecurityEvent::suspicious_activity(Malicious::Excess404, reason.as_str())
+                .emit_via(layer.coalescer());
         }
     });
-    let per_window = Coalescer::global().per_window() as usize;
+    let per_window = Coalescer::default().per_window() as usize;
+    assert_eq!(layer.coalescer().per_window() as usize, per_window);
     assert_eq!(recs.len(), per_window.min(20));
     assert_eq!(recs[0].get("owasp"), Some("malicious_excess_404"));
     assert_eq!(recs[0].get("reason"), Some(reason.as_str()));
+}
+
+#[test]
+fn two_differently_configured_layers_do_not_share_coalescing_state() {
+    let strict = SecurityLog::builder()
+        .coalescer(Arc::new(
+            Coalescer::new(1, Duration::from_secs(60), 16).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let lenient = SecurityLog::builder()
+        .coalescer(Arc::new(
+            Coalescer::new(3, Duration::from_secs(60), 16).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let default_a = SecurityLog::builder().build().unwrap();
+    let default_b = SecurityLog::builder().build().unwrap();
+    let event = SecurityEvent::suspicious_activity(Malicious::Excess404, "same event");
+    let logged = |layer: &tower_shield::security_log::SecurityLogLayer| {
+        capture(|| {
+            for _ in 0..5 {
+                event.emit_via(layer.coalescer());
+            }
+        })
+        .len()
+    };
+    // The same five events: each layer counts them against its own settings and table.
+    assert_eq!(logged(&strict), 1);
+    assert_eq!(logged(&lenient), 3);
+    assert_eq!(
+        (strict.coalescer().pending(), lenient.coalescer().pending()),
+        (4, 2)
+    );
+    // Two layers with the same settings do not share a table either.
+    assert_eq!(logged(&default_a), 5);
+    assert_eq!(logged(&default_b), 5);
+    assert_eq!(default_b.coalescer().pending(), 0);
+    assert!(!Arc::ptr_eq(default_a.coalescer(), default_b.coalescer()));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! The flusher thread: a flood that stops is summarised without waiting for another event.
+//! A flood that stops is summarised without waiting for another event: by the flusher thread
+//! a server may start, or by the log layer on its next request.
 //!
 //! In a test binary of its own: the flusher logs from its own thread, so this binary installs
 //! a process-wide subscriber.
@@ -10,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tower_shield::security_log::{Coalescer, SecurityEvent};
+use tower_shield::security_log::{Coalescer, SecurityEvent, SecurityLog};
 
 /// The process-wide subscriber every test of this binary reads (set once).
 fn subscriber() -> &'static common::CaptureSubscriber {
@@ -70,25 +71,44 @@ fn a_flood_that_stops_is_summarised_without_another_event() {
 }
 
 #[test]
-fn the_global_flusher_flushes_the_global_coalescer() {
+fn a_security_log_layer_summarises_a_stopped_flood_on_its_next_request() {
+    use tower::{ServiceExt, service_fn};
+
     subscriber();
-    // Before any event reaches the global coalescer: a short window, so the test is quick
-    // (but long enough that the three events below fall in one).
-    assert!(
-        Coalescer::new(1, Duration::from_millis(500), 16)
-            .unwrap()
-            .install_global()
-            .is_ok()
-    );
-    // What the reference server starts at start-up.
-    Coalescer::spawn_global_flusher(Duration::from_secs(1)).unwrap();
+    // A short window, so the test is quick (but long enough that the three events below fall
+    // in one). No thread: the layer flushes when a request comes after the window.
+    let coalescer = Arc::new(Coalescer::new(1, Duration::from_millis(300), 16).unwrap());
+    let layer = SecurityLog::builder()
+        .coalescer(coalescer.clone())
+        .build()
+        .unwrap();
     let ip: IpAddr = "192.0.2.8".parse().unwrap();
     for _ in 0..3 {
-        SecurityEvent::rate_limit_exceeded("ip", "ip", Some(ip), None, false).emit();
+        SecurityEvent::rate_limit_exceeded("ip", "ip", Some(ip), None, false)
+            .emit_via(layer.coalescer());
     }
-    // The flusher (every second) reports the two suppressed.
+    thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        events_of("192.0.2.8"),
+        1,
+        "nothing flushes without a request"
+    );
+    let service = tower::Layer::layer(
+        &layer,
+        service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(service.oneshot(http::Request::new(())))
+        .unwrap();
+    // That request reported the two suppressed.
     assert_eq!(summary_of("192.0.2.8").field("suppressed"), Some("2"));
     assert_eq!(events_of("192.0.2.8"), 2);
+    assert_eq!(coalescer.pending(), 0);
 }
 
 #[test]

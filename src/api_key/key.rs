@@ -352,15 +352,7 @@ impl KeyDigest {
 
     /// A digest from 64 hex digits (either case), or `None`.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        let hex = hex.as_bytes();
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
-        Some(KeyDigest(out))
+        hex::FromHex::from_hex(hex).ok().map(KeyDigest)
     }
 
     /// The 32 bytes.
@@ -370,27 +362,12 @@ impl KeyDigest {
 
     /// Lower-case hex, the form of `API_KEY_HASHES`.
     pub fn to_hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        s
+        hex::encode(self.0)
     }
 
     /// The first 4 bytes: enough to tell keys apart in logs, useless to find the key.
     pub fn id(&self) -> KeyId {
         KeyId([self.0[0], self.0[1], self.0[2], self.0[3]])
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -87,6 +87,8 @@ pub(crate) struct Shared<K, C: Clock> {
     pub(crate) client_ip: ClientIpStrategy,
     pub(crate) grouping: Ipv6Grouping,
     pub(crate) www_authenticate: HeaderValue,
+    /// The flood control of the events this layer emits.
+    pub(crate) events: Arc<crate::security_log::Coalescer>,
     /// The lockout on Redis; `lockout` is then the local fallback.
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<Arc<OnRedis>>,

@@ -168,6 +168,7 @@ use crate::SecretKey;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::{Clock, MemoryStore, QuantaClock};
+use crate::security_log::Coalescer;
 use layer::Shared;
 
 /// The request extension of an authenticated request: which key, never the key itself.
@@ -211,6 +212,7 @@ impl RequireApiKey {
             client_ip: ClientIpStrategy::peer(),
             ipv6_prefix: Ipv6Grouping::DEFAULT_PREFIX_LEN,
             realm: Cow::Borrowed("api"),
+            coalescer: None,
             #[cfg(feature = "redis")]
             redis: None,
             errors: ConfigErrors::default(),
@@ -228,6 +230,7 @@ pub struct RequireApiKeyBuilder<K, C: Clock> {
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
     realm: Cow<'static, str>,
+    coalescer: Option<Arc<Coalescer>>,
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
@@ -288,6 +291,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
             client_ip: self.client_ip,
             ipv6_prefix: self.ipv6_prefix,
             realm: self.realm,
+            coalescer: self.coalescer,
             #[cfg(feature = "redis")]
             redis: self.redis,
             errors: self.errors,
@@ -341,6 +345,15 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     /// addresses inside one prefix does not multiply the attempts.
     pub fn ipv6_prefix(mut self, bits: u8) -> Self {
         self.ipv6_prefix = bits;
+        self
+    }
+
+    /// The coalescer of the security events this layer emits (default: a
+    /// [`Coalescer::default`] of this layer's own); pass the log layer's
+    /// ([`SecurityLogLayer::coalescer`](crate::security_log::SecurityLogLayer::coalescer)) to
+    /// share its flood control and flushing.
+    pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
+        self.coalescer = Some(coalescer);
         self
     }
 
@@ -413,6 +426,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
                     client_ip: self.client_ip,
                     grouping,
                     www_authenticate,
+                    events: self.coalescer.unwrap_or_default(),
                     #[cfg(feature = "redis")]
                     redis,
                 }),

@@ -27,7 +27,7 @@ use crate::limiter::StoreError;
 use crate::limiter::StoreFailurePolicy;
 use crate::limiter::{Clock, Key};
 use crate::problem::{Problem, ShieldBody};
-use crate::security_log::{EventLogged, Hex8, SecurityEvent};
+use crate::security_log::{Coalescer, EventLogged, Hex8, SecurityEvent};
 
 /// The `X-API-Key` header, the other place a key may be sent.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -138,7 +138,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             Ok(ip) => Ok(Some(ip)),
             // Without a client address there is nothing to count failures against: refuse
             // rather than let guesses through uncounted.
-            Err(e) if self.lockout.is_some() => Err(unresolved(e)),
+            Err(e) if self.lockout.is_some() => Err(unresolved(e, &self.events)),
             Err(_) => Ok(None),
         }
     }
@@ -149,7 +149,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         SecurityEvent::auth_lockout(secs, None)
             .reason("locked out")
             .client_ip(ip)
-            .emit();
+            .emit_via(&self.events);
         Problem::new(StatusCode::TOO_MANY_REQUESTS)
             .title("Too many failed authentication attempts")
             .detail(
@@ -211,7 +211,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
                 let key = hex(id);
                 SecurityEvent::auth_unavailable(Some(key.as_str()))
                     .client_ip(ip)
-                    .emit();
+                    .emit_via(&self.events);
                 return Judged::Unavailable(
                     Problem::new(StatusCode::SERVICE_UNAVAILABLE)
                         .detail("API keys cannot be checked right now; try again later"),
@@ -244,7 +244,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         let key = hex(authenticated.key_id);
         SecurityEvent::auth_attempt(true, Some(key.as_str()))
             .client_ip(ip)
-            .emit();
+            .emit_via(&self.events);
     }
 
     /// Logs a failure with what counting it did (`None`: not counted); its refusal.
@@ -258,7 +258,10 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             }
             None => SecurityEvent::auth_attempt(false, key),
         };
-        event.reason(failed.reason).client_ip(ip).emit();
+        event
+            .reason(failed.reason)
+            .client_ip(ip)
+            .emit_via(&self.events);
         failed.problem
     }
 
@@ -319,7 +322,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
                     SecurityEvent::auth_unavailable(key.as_ref().map(Hex8::as_str))
                         .reason("lockout store unavailable")
                         .client_ip(ip)
-                        .emit();
+                        .emit_via(&self.events);
                     return Err(self.store_unavailable(redis));
                 }
                 StoreFailurePolicy::FailOpen => Standing {
@@ -391,7 +394,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
                 redis.backend.on_failure.name(),
                 format!("API-key lockout: {error}"),
             )
-            .emit();
+            .emit_via(&self.events);
         }
         redis.backend.on_failure
     }
@@ -409,8 +412,8 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
     }
 }
 
-fn unresolved(e: ClientIpError) -> Problem {
-    SecurityEvent::client_unidentified(&e).emit();
+fn unresolved(e: ClientIpError, events: &Coalescer) -> Problem {
+    SecurityEvent::client_unidentified(&e).emit_via(events);
     match e {
         ClientIpError::MissingPeer => Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
             .detail("the server cannot identify clients; its operator has been told how to fix it"),

@@ -466,10 +466,10 @@ struct DigestPrefixes<'a>(&'a [[u8; 32]]);
 
 impl fmt::Debug for DigestPrefixes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefixes = self.0.iter().map(|digest| {
-            let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-            format!("{hex}…")
-        });
+        let prefixes = self
+            .0
+            .iter()
+            .map(|digest| format!("{}…", hex::encode(&digest[..4])));
         f.debug_list().entries(prefixes).finish()
     }
 }
@@ -816,7 +816,10 @@ fn parse_api_key_hashes(value: &str) -> Result<Vec<[u8; 32]>, Vec<String>> {
                 "entry {position} ({shown}) has {chars} characters; {EXPECTED}"
             ));
         } else {
-            digests.push(decode_digest(item));
+            match <[u8; 32] as hex::FromHex>::from_hex(item) {
+                Ok(digest) => digests.push(digest),
+                Err(e) => problems.push(format!("entry {position} ({shown}): {e}; {EXPECTED}")),
+            }
         }
     }
     if problems.is_empty() {
@@ -824,23 +827,6 @@ fn parse_api_key_hashes(value: &str) -> Result<Vec<[u8; 32]>, Vec<String>> {
     } else {
         Err(problems)
     }
-}
-
-/// Decodes 64 ASCII hex digits (checked by the caller).
-fn decode_digest(hex: &str) -> [u8; 32] {
-    fn nibble(b: u8) -> u8 {
-        match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => 0,
-        }
-    }
-    let mut digest = [0u8; 32];
-    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
-    }
-    digest
 }
 
 fn parse_redis_url(value: &str) -> Result<String, String> {
@@ -1134,7 +1120,7 @@ mod tests {
     #[test]
     fn digests_decode_in_either_case() {
         let hex = "00ff10aB".repeat(8);
-        let digest = decode_digest(&hex);
+        let digest = <[u8; 32] as hex::FromHex>::from_hex(&hex).unwrap();
         assert_eq!(&digest[..4], &[0x00, 0xff, 0x10, 0xab]);
     }
 

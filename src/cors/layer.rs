@@ -87,6 +87,8 @@ impl CorsLayer {
 
 /// Everything the services of one layer share, immutable after build.
 pub(crate) struct Shared {
+    /// The flood control of the events this layer emits.
+    pub(crate) events: Arc<crate::security_log::Coalescer>,
     /// Public mode: `*`.
     pub(crate) any_origin: bool,
     /// Exact origins, as ready header values.
@@ -216,7 +218,7 @@ impl Shared {
                     .map_or(&b""[..], |v| v.as_bytes());
                 SecurityEvent::cors_refused(origin, refusal.reason())
                     .method(method)
-                    .emit();
+                    .emit_via(&self.events);
                 let mut response = Problem::new(StatusCode::FORBIDDEN)
                     .detail("cross-origin request refused")
                     .into_response();
@@ -420,7 +422,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
         }
         if let Some(origin) = pattern.as_origin() {
             match HeaderValue::from_str(origin.as_str()) {
-                Ok(v) => exact.push(crate::interned::value(v)),
+                Ok(v) => exact.push(crate::header_map::prepared(v)),
                 Err(_) => errors.push(
                     super::CORS_ALLOW_ORIGIN_SETTING,
                     format!("`{entry}` is not a header value"),
@@ -587,7 +589,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             );
             None
         }
-        MaxAge(Some(s)) => Some(crate::interned::value(HeaderValue::from(s))),
+        MaxAge(Some(s)) => Some(HeaderValue::from(s)),
         MaxAge(None) => None,
     };
     if b.preflight_status != StatusCode::NO_CONTENT && b.preflight_status != StatusCode::OK {
@@ -608,6 +610,7 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
     });
     errors.finish(|| CorsLayer {
         shared: Arc::new(Shared {
+            events: b.coalescer.unwrap_or_default(),
             any_origin,
             exact: exact.into_boxed_slice(),
             exact_map,
@@ -616,11 +619,11 @@ pub(crate) fn compile(b: CorsBuilder) -> Result<CorsLayer, ConfigError> {
             allow_null,
             credentials,
             methods: methods.into_boxed_slice(),
-            methods_value: crate::interned::value(methods_value),
+            methods_value: crate::header_map::prepared(methods_value),
             echo_headers: header_rule.any,
             header_rule,
-            headers_value: headers_value.map(crate::interned::value),
-            expose: expose.map(crate::interned::value),
+            headers_value: headers_value.map(crate::header_map::prepared),
+            expose: expose.map(crate::header_map::prepared),
             max_age,
             preflight_status: b.preflight_status,
             inner_headers: b.inner_headers,

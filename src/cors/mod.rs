@@ -140,6 +140,7 @@ pub use preflight::is_preflight;
 pub use service::CorsService;
 
 use crate::error::ConfigError;
+use crate::security_log::Coalescer;
 
 /// A predicate over a request's `Origin` value, the escape hatch of
 /// [`CorsBuilder::allow_origin_fn`].
@@ -173,6 +174,7 @@ impl Cors {
             max_age: MaxAge::DEFAULT,
             preflight_status: StatusCode::NO_CONTENT,
             inner_headers: InnerHeaders::Replace,
+            coalescer: None,
         }
     }
 }
@@ -248,6 +250,7 @@ pub struct CorsBuilder {
     max_age: MaxAge,
     preflight_status: StatusCode,
     inner_headers: InnerHeaders,
+    coalescer: Option<Arc<Coalescer>>,
 }
 
 impl fmt::Debug for CorsBuilder {
@@ -269,6 +272,15 @@ impl fmt::Debug for CorsBuilder {
 }
 
 impl CorsBuilder {
+    /// The coalescer of the security events this layer emits (default: a
+    /// [`Coalescer::default`] of this layer's own); pass the log layer's
+    /// ([`SecurityLogLayer::coalescer`](crate::security_log::SecurityLogLayer::coalescer)) to
+    /// share its flood control and flushing.
+    pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
+        self.coalescer = Some(coalescer);
+        self
+    }
+
     /// Allows one origin or [pattern](OriginPattern): `https://app.example.com`,
     /// `https://*.example.com`, `http://localhost:*`. Checked in [`build`](Self::build).
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {

@@ -414,137 +414,13 @@ fn valid_label(label: &[u8]) -> bool {
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
 }
 
-/// Suffixes under which anyone can register a name, beyond single-label top-level domains
-/// (which all count). A small, hand-kept excerpt of the Public Suffix List: the hosting
-/// platforms and second-level registries most often met. Not the whole list.
-pub(crate) const PUBLIC_SUFFIXES: &[&str] = &[
-    // second-level registries
-    "ac.uk",
-    "co.uk",
-    "gov.uk",
-    "ltd.uk",
-    "me.uk",
-    "net.uk",
-    "org.uk",
-    "plc.uk",
-    "com.au",
-    "net.au",
-    "org.au",
-    "edu.au",
-    "gov.au",
-    "co.nz",
-    "net.nz",
-    "org.nz",
-    "co.jp",
-    "ne.jp",
-    "or.jp",
-    "ac.jp",
-    "co.kr",
-    "or.kr",
-    "com.br",
-    "net.br",
-    "org.br",
-    "com.cn",
-    "net.cn",
-    "org.cn",
-    "com.mx",
-    "com.ar",
-    "com.tr",
-    "com.tw",
-    "com.hk",
-    "com.sg",
-    "com.my",
-    "co.in",
-    "net.in",
-    "org.in",
-    "co.za",
-    "org.za",
-    "co.il",
-    "co.id",
-    "com.pl",
-    "com.ua",
-    "co.th",
-    "eu.com",
-    "us.com",
-    "uk.com",
-    "cn.com",
-    "de.com",
-    "co.com",
-    "us.org",
-    // hosting platforms anyone can get a subdomain of
-    "github.io",
-    "githubusercontent.com",
-    "gitlab.io",
-    "bitbucket.io",
-    "herokuapp.com",
-    "herokussl.com",
-    "netlify.app",
-    "netlify.com",
-    "vercel.app",
-    "now.sh",
-    "pages.dev",
-    "workers.dev",
-    "web.app",
-    "firebaseapp.com",
-    "appspot.com",
-    "cloudfunctions.net",
-    "azurewebsites.net",
-    "azurestaticapps.net",
-    "cloudapp.net",
-    "blob.core.windows.net",
-    "cloudfront.net",
-    "amazonaws.com",
-    "s3.amazonaws.com",
-    "elasticbeanstalk.com",
-    "awsapprunner.com",
-    "blogspot.com",
-    "wordpress.com",
-    "glitch.me",
-    "onrender.com",
-    "fly.dev",
-    "railway.app",
-    "up.railway.app",
-    "ngrok.io",
-    "ngrok.app",
-    "ngrok-free.app",
-    "ngrok-free.dev",
-    "repl.co",
-    "replit.dev",
-    "surge.sh",
-    "readthedocs.io",
-    "pythonanywhere.com",
-    "deno.dev",
-    "netlify.live",
-    "onrender.com",
-    "fastly.net",
-    "edgecompute.app",
-    "digitaloceanspaces.com",
-    "ondigitalocean.app",
-    "trycloudflare.com",
-    "loca.lt",
-    "codesandbox.io",
-    "csb.app",
-    "stackblitz.io",
-    "webcontainer.io",
-    "pantheonsite.io",
-    "myshopify.com",
-    "shopifypreview.com",
-    "wixsite.com",
-    "squarespace.com",
-    "webflow.io",
-    "framer.app",
-    "carrd.co",
-    "neocities.org",
-    "dyndns.org",
-    "duckdns.org",
-    "no-ip.org",
-    "hopto.org",
-    "ddns.net",
-];
 
 /// Whether `*.suffix` would cover names that anyone can register.
+/// The Public Suffix List (both its ICANN and private sections) decides; its default rule
+/// makes every unlisted top-level label a suffix, except `localhost`.
 pub(crate) fn is_public_suffix(suffix: &str) -> bool {
-    (!suffix.contains('.') && suffix != "localhost") || PUBLIC_SUFFIXES.contains(&suffix)
+    suffix != "localhost"
+        && psl::suffix(suffix.as_bytes()).is_some_and(|s| s.as_bytes() == suffix.as_bytes())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -937,5 +813,50 @@ mod tests {
         assert!(is_public_suffix("github.io"));
         assert!(!is_public_suffix("example.com"));
         assert!(!is_public_suffix("localhost"));
+        let excerpt = [
+            "ac.uk",
+            "co.uk",
+            "com.au",
+            "co.jp",
+            "github.io",
+            "herokuapp.com",
+            "netlify.app",
+            "vercel.app",
+            "pages.dev",
+            "workers.dev",
+            "web.app",
+            "firebaseapp.com",
+            "appspot.com",
+            "blogspot.com",
+            "s3.amazonaws.com",
+            "onrender.com",
+            "fly.dev",
+            "ngrok.io",
+            "myshopify.com",
+            "readthedocs.io",
+            "cloudfront.net",
+            "azurewebsites.net",
+            "wixsite.com",
+        ];
+        let lacked = [
+            "gv.at",
+            "com.es",
+            "gob.mx",
+            "k12.ca.us",
+            "azurestaticapps.net",
+            "foo.ck",
+            "foo.kawasaki.jp",
+            "cloudflare.net",
+        ];
+        let missing: Vec<_> = excerpt
+            .iter()
+            .chain(&lacked)
+            .filter(|s| !is_public_suffix(s))
+            .collect();
+        assert!(missing.is_empty(), "{missing:?}");
+        // Exceptions to wildcard rules, and names under a suffix, are not suffixes.
+        for s in ["www.ck", "city.kawasaki.jp", "example.co.uk"] {
+            assert!(!is_public_suffix(s), "{s}");
+        }
     }
 }

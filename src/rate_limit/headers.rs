@@ -51,11 +51,6 @@ pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelim
 /// The legacy `X-RateLimit-Reset` header name (delta seconds, not a timestamp).
 pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
-/// Bytes of a value rendered on the stack before it spills to the heap: a single-policy
-/// `RateLimit` value with the longest name, every byte escaped, needs
-/// 2 + 2·64 + 3 + 10 + 3 + 15 = 161.
-const STACK: usize = 256;
-
 /// A policy name that can be sent as a Structured Field String.
 ///
 /// Valid names are 1 to [`POLICY_NAME_MAX_LEN`] bytes of printable ASCII (0x20 to 0x7E);
@@ -141,14 +136,24 @@ pub fn policy_list_header(policies: &[(&str, u32, Duration)]) -> Result<HeaderVa
             "a RateLimit-Policy field needs at least one policy",
         );
     }
-    let mut buf = ValueBuf::new();
+    // Rendered once, at build time: the maintained serializer (sfv) writes it.
+    let mut list = sfv::ListSerializer::new();
     for &(name, quota, window) in policies {
-        if let Some(name) = errors.take(PolicyName::new(name)) {
-            buf.member(&name, b";q=", u64::from(quota), b";w=", ceil_secs(window));
+        let Some(name) = errors.take(PolicyName::new(name)) else {
+            continue;
+        };
+        // A valid policy name is printable ASCII, hence a valid sf-string.
+        if let Ok(name) = sfv::StringRef::from_str(&name) {
+            let window = sfv::Integer::try_from(ceil_secs(window)).unwrap_or(sfv::Integer::MAX);
+            let _ = list
+                .bare_item(name)
+                .parameter(sfv::KeyRef::constant("q"), sfv::Integer::from(quota))
+                .parameter(sfv::KeyRef::constant("w"), window);
         }
     }
     errors.finish(|| ())?;
-    buf.finish().ok_or_else(|| {
+    let rendered = list.finish().and_then(|s| HeaderValue::try_from(s).ok());
+    rendered.ok_or_else(|| {
         // Unreachable: the list is not empty and every byte written is printable ASCII.
         ConfigError::new("policy", "the RateLimit-Policy value could not be rendered")
     })
@@ -171,12 +176,28 @@ pub fn rate_limit(name: &str, remaining: u32, t: u64) -> HeaderValue {
 /// The start of a policy's `RateLimit` value, `"name";r=`, rendered once when the layer is
 /// built so that each request only appends two numbers ([`rate_limit_after`]).
 pub fn rate_limit_prefix(name: &str) -> Box<[u8]> {
-    let mut buf = ValueBuf::new();
-    buf.sf_string(name);
-    buf.push(b";r=");
-    match buf.heap {
-        Some(heap) => heap.into_boxed_slice(),
-        None => buf.stack[..buf.len].into(),
+    let mut prefix = sf_string(name);
+    prefix.push_str(";r=");
+    prefix.into_bytes().into_boxed_slice()
+}
+
+/// `s` as an RFC 9651 sf-string (quoted, `"` and `\` escaped), by sfv. Bytes no
+/// sf-string can hold (never in a [`PolicyName`]) are written as `?`.
+fn sf_string(s: &str) -> String {
+    let printable: String = s
+        .bytes()
+        .map(|b| {
+            if (0x20..=0x7e).contains(&b) {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    match sfv::StringRef::from_str(&printable) {
+        Ok(text) => sfv::ItemSerializer::new().bare_item(text).finish(),
+        // Unreachable: only printable ASCII is left.
+        Err(_) => "\"?\"".to_owned(),
     }
 }
 
@@ -299,16 +320,20 @@ impl<K, V> std::fmt::Debug for Recent<K, V> {
 
 /// The `RateLimit` value of several policies in one list: `"ip";r=1;t=2, "device";r=0;t=5`.
 ///
-/// Rendered on the stack, spilling to the heap only when the value is longer than 256 bytes
-/// (in which case the heap buffer becomes the value without a further copy). `None` when
-/// `entries` is empty: an empty field must not be sent.
+/// Rendered by sfv: the reference the per-request rendering ([`rate_limit_after`]) is tested
+/// against. `None` when `entries` is empty: an empty field must not be sent.
 #[cfg(test)]
 pub fn rate_limit_list(entries: &[(&str, u32, u64)]) -> Option<HeaderValue> {
-    let mut buf = ValueBuf::new();
-    for &(name, remaining, t) in entries {
-        buf.member(name, b";r=", u64::from(remaining), b";t=", t);
-    }
-    buf.finish()
+    let members: Vec<String> = entries
+        .iter()
+        .map(|&(name, remaining, t)| {
+            let t = sfv::Integer::try_from(t).unwrap_or(sfv::Integer::MAX);
+            format!("{};r={remaining};t={t}", sf_string(name))
+        })
+        .collect();
+    (!members.is_empty())
+        .then(|| HeaderValue::try_from(members.join(", ")).ok())
+        .flatten()
 }
 
 /// `Retry-After` for a refused request that can be admitted after `wait`: whole seconds,
@@ -350,98 +375,6 @@ pub fn legacy(limit: u32, remaining: u32, reset: u64) -> [(HeaderName, HeaderVal
         (X_RATELIMIT_REMAINING, seconds(u64::from(remaining))),
         (X_RATELIMIT_RESET, seconds(reset)),
     ]
-}
-
-/// A header value written on the stack, spilling to a `Vec` only when it outgrows [`STACK`].
-struct ValueBuf {
-    stack: [u8; STACK],
-    len: usize,
-    heap: Option<Vec<u8>>,
-}
-
-impl ValueBuf {
-    fn new() -> Self {
-        ValueBuf {
-            stack: [0; STACK],
-            len: 0,
-            heap: None,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        if let Some(heap) = &mut self.heap {
-            heap.extend_from_slice(bytes);
-            return;
-        }
-        let end = self.len + bytes.len();
-        if end <= STACK {
-            self.stack[self.len..end].copy_from_slice(bytes);
-            self.len = end;
-        } else {
-            let mut heap = Vec::with_capacity(2 * end);
-            heap.extend_from_slice(&self.stack[..self.len]);
-            heap.extend_from_slice(bytes);
-            self.heap = Some(heap);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0 && self.heap.is_none()
-    }
-
-    /// Writes one list member: `"name"` then two integer parameters, with `, ` before it
-    /// unless it is the first.
-    fn member(&mut self, name: &str, key1: &[u8], value1: u64, key2: &[u8], value2: u64) {
-        if !self.is_empty() {
-            self.push(b", ");
-        }
-        self.sf_string(name);
-        self.push(key1);
-        self.integer(value1);
-        self.push(key2);
-        self.integer(value2);
-    }
-
-    /// An RFC 9651 sf-string: quoted, `"` and `\` escaped. Bytes no sf-string can hold (never
-    /// in a [`PolicyName`]) are written as `?`.
-    fn sf_string(&mut self, s: &str) {
-        self.push(b"\"");
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let replacement: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                0x20..=0x7e => continue,
-                _ => b"?",
-            };
-            self.push(&bytes[start..i]);
-            self.push(replacement);
-            start = i + 1;
-        }
-        self.push(&bytes[start..]);
-        self.push(b"\"");
-    }
-
-    /// An sf-integer, clamped to [`SF_INTEGER_MAX`].
-    fn integer(&mut self, value: u64) {
-        let mut digits = itoa::Buffer::new();
-        self.push(digits.format(value.min(SF_INTEGER_MAX)).as_bytes());
-    }
-
-    /// The value, or `None` when nothing was written.
-    fn finish(self) -> Option<HeaderValue> {
-        let value = match self.heap {
-            // The one allocation of a per-request value: `HeaderValue` owns its bytes as
-            // `Bytes`, so the stack buffer is copied once into a new one.
-            None if self.len > 0 => HeaderValue::from_bytes(&self.stack[..self.len]),
-            None => return None,
-            // Already on the heap: the `Vec` becomes the `Bytes` without a copy.
-            Some(heap) => HeaderValue::from_maybe_shared(Bytes::from(heap)),
-        };
-        // Every byte written is printable ASCII, which `HeaderValue` always accepts.
-        value.ok()
-    }
 }
 
 #[cfg(test)]
@@ -742,7 +675,7 @@ mod tests {
     }
 
     #[test]
-    fn a_value_longer_than_the_stack_buffer_spills_to_the_heap_intact() {
+    fn a_long_value_renders_intact() {
         let names: Vec<String> = (0..40).map(|i| format!("policy-{i:02}-\"x\"")).collect();
         let entries: Vec<(&str, u32, u64)> = names
             .iter()
@@ -750,7 +683,7 @@ mod tests {
             .map(|(i, n)| (n.as_str(), i as u32, 1000 + i as u64))
             .collect();
         let v = rate_limit_list(&entries).expect("members");
-        assert!(v.len() > STACK);
+        assert!(v.len() > 256);
         let parsed = list(v.as_bytes()).expect("parses");
         let expected: Vec<Member> = entries
             .iter()
@@ -758,11 +691,15 @@ mod tests {
             .collect();
         assert_eq!(parsed, expected);
 
-        // The longest valid name, all escapes, still fits on the stack with the largest numbers.
+        // The longest valid name, all escapes, with the largest numbers.
         let worst = "\"".repeat(POLICY_NAME_MAX_LEN);
-        let mut buf = ValueBuf::new();
-        buf.member(&worst, b";r=", u64::from(u32::MAX), b";t=", u64::MAX);
-        assert!(buf.heap.is_none());
+        let v = rate_limit(&worst, u32::MAX, u64::MAX);
+        let parsed = list(v.as_bytes()).expect("parses");
+        let max = i64::try_from(SF_INTEGER_MAX).unwrap();
+        assert_eq!(
+            parsed,
+            [member(&worst, &[("r", i64::from(u32::MAX)), ("t", max)])]
+        );
     }
 
     #[test]

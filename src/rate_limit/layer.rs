@@ -149,6 +149,8 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) device_rotation: Option<DeviceRotation>,
     pub(crate) monitor: Arc<RateLimitMonitor>,
     pub(crate) on_refusal: Option<super::service::RefusalHook>,
+    /// The flood control of the events this layer emits.
+    pub(crate) events: Arc<crate::security_log::Coalescer>,
     /// The shared store, when the limits live in Redis; `store` is then the local one.
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<crate::limiter::RedisBackend>,

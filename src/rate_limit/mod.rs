@@ -70,6 +70,7 @@ use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limiter::{Clock, KeyHasher, MemoryStore, QuantaClock};
 use crate::problem::Problem;
+use crate::security_log::Coalescer;
 use device::DeviceRotation;
 use layer::{Shared, Target};
 
@@ -94,6 +95,7 @@ impl RateLimit {
             device_rotation: None,
             monitor_capacity: 1024,
             on_refusal: None,
+            coalescer: None,
             #[cfg(feature = "redis")]
             redis: None,
             backing: PhantomData,
@@ -119,6 +121,7 @@ pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     device_rotation: Option<(u32, Duration)>,
     monitor_capacity: usize,
     on_refusal: Option<RefusalHook>,
+    coalescer: Option<Arc<Coalescer>>,
     #[cfg(feature = "redis")]
     redis: Option<(
         crate::limiter::RedisStore,
@@ -167,6 +170,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
             device_rotation: self.device_rotation,
             monitor_capacity: self.monitor_capacity,
             on_refusal: self.on_refusal,
+            coalescer: self.coalescer,
             #[cfg(feature = "redis")]
             redis: self.redis,
             backing: PhantomData,
@@ -291,6 +295,15 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
         self
     }
 
+    /// The coalescer of the security events this layer emits (default: a
+    /// [`Coalescer::default`] of this layer's own); pass the log layer's
+    /// ([`SecurityLogLayer::coalescer`](crate::security_log::SecurityLogLayer::coalescer)) to
+    /// share its flood control and flushing.
+    pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
+        self.coalescer = Some(coalescer);
+        self
+    }
+
     /// How many (policy, client) counters the refusal monitor keeps (default 1024).
     pub fn monitor_capacity(mut self, counters: usize) -> Self {
         self.monitor_capacity = counters;
@@ -341,7 +354,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                 p.quota.burst(),
                 p.quota.window(),
             ));
-            if let Some(policy_header) = header.map(crate::interned::value) {
+            if let Some(policy_header) = header.map(crate::header_map::prepared) {
                 let refusal_body = Problem::new(StatusCode::TOO_MANY_REQUESTS)
                     .type_uri(service::QUOTA_EXCEEDED)
                     .title("Quota exceeded")
@@ -351,7 +364,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                     ))
                     .extension("violated-policies", serde_json::json!([p.name]))
                     .to_json();
-                let refusal_body = crate::interned::bytes(&refusal_body);
+                let refusal_body = crate::header_map::prepared_bytes(refusal_body);
                 targets.push(Target {
                     refusal_headers: headers::Recent::new(),
                     refusal_body,
@@ -393,6 +406,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                     device_rotation: rotation,
                     monitor: Arc::new(monitor),
                     on_refusal: self.on_refusal,
+                    events: self.coalescer.unwrap_or_default(),
                     #[cfg(feature = "redis")]
                     redis: self.redis.map(|(store, on_failure)| {
                         crate::limiter::RedisBackend::new(store, on_failure)

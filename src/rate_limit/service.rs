@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, RETRY_AFTER};
+use http::header::{HeaderName, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -17,7 +17,7 @@ use super::policy::{RequestHead, Scope};
 use crate::client_ip::ClientIpError;
 use crate::identifier::{single_identifier, valid_identifier};
 use crate::limiter::{Check, Clock, Decision, Key};
-use crate::problem::{PROBLEM_JSON, Problem, ShieldBody};
+use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, listened, subject_hash};
 
 pub(crate) const QUOTA_EXCEEDED: &str =
@@ -201,7 +201,7 @@ impl<C: Clock> Shared<C> {
             Err(e) => return Some(self.unresolved(e)),
         };
         if self.block.iter().any(|net| net.contains(&ip)) {
-            SecurityEvent::blocked_address(ip).emit();
+            SecurityEvent::blocked_address(ip).emit_via(&self.events);
             return Some(Outcome::Refuse(
                 Problem::new(StatusCode::FORBIDDEN)
                     .detail("requests from this address are blocked"),
@@ -234,7 +234,7 @@ impl<C: Clock> Shared<C> {
                     Err((rule, problem)) => {
                         SecurityEvent::input_validation_fail(name.as_str(), rule)
                             .client_ip(ip)
-                            .emit();
+                            .emit_via(&self.events);
                         return Some(Outcome::Refuse(problem));
                     }
                 },
@@ -250,7 +250,7 @@ impl<C: Clock> Shared<C> {
         }
         if let (Some(rotation), Some(id)) = (&self.device_rotation, matched.device) {
             if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
-                SecurityEvent::device_rotation_refused(ip, self.dry_run).emit();
+                SecurityEvent::device_rotation_refused(ip, self.dry_run).emit_via(&self.events);
                 if !self.dry_run {
                     record(
                         &self.monitor,
@@ -299,7 +299,7 @@ impl<C: Clock> Shared<C> {
                 device.map(subject_hash),
                 self.dry_run,
             )
-            .emit();
+            .emit_via(&self.events);
         }
         if self.dry_run {
             return Outcome::Limited(self.rate_headers(target, &decision));
@@ -353,8 +353,7 @@ impl<C: Clock> Shared<C> {
         retry_after: Option<u64>,
     ) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(8);
-        map.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        map.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        crate::problem::set_problem_headers(&mut map);
         map.insert(RATE_LIMIT_POLICY, target.policy_header.clone());
         map.insert(
             RATE_LIMIT,
@@ -391,13 +390,13 @@ impl<C: Clock> Shared<C> {
     fn unresolved(&self, e: ClientIpError) -> Outcome {
         match e {
             ClientIpError::MissingPeer => {
-                SecurityEvent::client_unidentified(&e).emit();
+                SecurityEvent::client_unidentified(&e).emit_via(&self.events);
                 Outcome::Refuse(Problem::new(StatusCode::INTERNAL_SERVER_ERROR).detail(
                     "the server cannot identify clients; its operator has been told how to fix it",
                 ))
             }
             other => {
-                SecurityEvent::client_unidentified(&other).emit();
+                SecurityEvent::client_unidentified(&other).emit_via(&self.events);
                 Outcome::Refuse(Problem::new(StatusCode::BAD_REQUEST).detail(other.to_string()))
             }
         }
@@ -661,7 +660,7 @@ impl<C: Clock> Shared<C> {
                         redis.on_failure.name(),
                         error.to_string(),
                     )
-                    .emit();
+                    .emit_via(&self.events);
                 }
                 match redis.on_failure {
                     StoreFailurePolicy::FailClosed => {

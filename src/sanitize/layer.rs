@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) bodies: Vec<BodyRule>,
     pub(crate) body_limit: usize,
     pub(crate) json: JsonLimits,
+    /// The flood control of the events this layer emits.
+    pub(crate) events: std::sync::Arc<crate::security_log::Coalescer>,
 }
 
 impl Shared {

@@ -116,6 +116,8 @@ mod service;
 mod text;
 mod url;
 
+use std::sync::Arc;
+
 use http::Method;
 
 pub use filename::{FilenameError, sanitize_filename};
@@ -129,6 +131,7 @@ pub use url::{UrlError, UrlRule};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::route::Route;
+use crate::security_log::Coalescer;
 use layer::Shared;
 use rules::{BodyRule, JsonLimits, QueryRule};
 
@@ -150,6 +153,7 @@ impl InputSanitizer {
             body_limit: 64 * 1024,
             max_depth: 32,
             max_keys: 1000,
+            coalescer: None,
         }
     }
 }
@@ -163,9 +167,19 @@ pub struct InputSanitizerBuilder {
     body_limit: usize,
     max_depth: usize,
     max_keys: usize,
+    coalescer: Option<Arc<Coalescer>>,
 }
 
 impl InputSanitizerBuilder {
+    /// The coalescer of the security events this layer emits (default: a
+    /// [`Coalescer::default`] of this layer's own); pass the log layer's
+    /// ([`SecurityLogLayer::coalescer`](crate::security_log::SecurityLogLayer::coalescer)) to
+    /// share its flood control and flushing.
+    pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
+        self.coalescer = Some(coalescer);
+        self
+    }
+
     /// Adds a header rule. Every rule whose routes match a request applies.
     pub fn header(mut self, rule: HeaderRule) -> Self {
         self.headers.push(rule);
@@ -282,6 +296,7 @@ impl InputSanitizerBuilder {
                 max_depth: self.max_depth,
                 max_keys: self.max_keys,
             },
+            events: self.coalescer.unwrap_or_default(),
         };
         errors.finish(|| InputSanitizerLayer {
             shared: std::sync::Arc::new(shared),

@@ -15,7 +15,7 @@ use super::body::{CollectError, content_length, is_json, poll_collect};
 use super::layer::Shared;
 use super::rules::Refusal;
 use crate::problem::{Problem, ShieldBody};
-use crate::security_log::SecurityEvent;
+use crate::security_log::{Coalescer, SecurityEvent};
 
 /// The [`InputSanitizerLayer`](super::InputSanitizerLayer)'s service.
 ///
@@ -48,7 +48,7 @@ where
         let shared = &self.shared;
         let rule = match shared.check_head(req.method(), req.uri(), req.headers()) {
             Ok(rule) => rule,
-            Err(refusal) => return ResponseFuture::ready(refuse(refusal)),
+            Err(refusal) => return ResponseFuture::ready(refuse(&shared.events, refusal)),
         };
         // Routes without a body rule: the body is not this layer's business.
         let Some(rule) = rule else {
@@ -57,13 +57,16 @@ where
         let declared = match content_length(req.headers()) {
             Ok(n) => n,
             Err(()) => {
-                return ResponseFuture::ready(refuse(Refusal::one(
-                    StatusCode::BAD_REQUEST,
-                    "content-length",
-                    "header",
-                    "content_length",
-                    "is not a single decimal number",
-                )));
+                return ResponseFuture::ready(refuse(
+                    &shared.events,
+                    Refusal::one(
+                        StatusCode::BAD_REQUEST,
+                        "content-length",
+                        "header",
+                        "content_length",
+                        "is not a single decimal number",
+                    ),
+                ));
             }
         };
         let limit = shared.body_limit;
@@ -71,16 +74,19 @@ where
         // it has, is over the limit.
         let hinted = req.body().size_hint().lower();
         if declared.is_some_and(|n| n > limit as u64) || hinted > limit as u64 {
-            return ResponseFuture::ready(refuse(too_large()));
+            return ResponseFuture::ready(refuse(&shared.events, too_large()));
         }
         if !is_json(req.headers()) {
-            return ResponseFuture::ready(refuse(Refusal::one(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type",
-                "header",
-                "content_type",
-                "must be application/json",
-            )));
+            return ResponseFuture::ready(refuse(
+                &shared.events,
+                Refusal::one(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "content-type",
+                    "header",
+                    "content_type",
+                    "must be application/json",
+                ),
+            ));
         }
         // The ready service goes with the request; this one gets a fresh clone.
         let fresh = self.inner.clone();
@@ -112,12 +118,12 @@ fn too_large() -> Refusal {
 
 /// The problem+json response of a refusal, and its one `input_validation_fail` event. Both
 /// name fields and rules, never a value.
-fn refuse<B>(refusal: Refusal) -> Response<ShieldBody<B>> {
+fn refuse<B>(events: &Coalescer, refusal: Refusal) -> Response<ShieldBody<B>> {
     let fields = join(refusal.violations.iter().map(|v| v.field.as_str()));
     let rules = join(refusal.violations.iter().map(|v| v.rule));
     SecurityEvent::input_validation_fail(fields.as_str(), rules.as_str())
         .status(refusal.status)
-        .emit();
+        .emit_via(events);
     let detail = match refusal.violations.as_slice() {
         [one] => format!("{} {}: {}", one.location, one.field, one.reason),
         many => format!("{} fields are invalid", many.len()),
@@ -250,7 +256,7 @@ where
                         Ok(()) => shared.bodies[*rule].check(buf, shared.json),
                     };
                     match checked {
-                        Err(refusal) => Err(refusal),
+                        Err(refusal) => Err(refuse(&shared.events, refusal)),
                         Ok(rewritten) => {
                             let bytes = match rewritten {
                                 Some(new) => Bytes::from(new),
@@ -272,8 +278,8 @@ where
                 }
             };
             let next = match request {
-                Err(refusal) => Kind::Ready {
-                    response: Some(refuse(refusal)),
+                Err(refused) => Kind::Ready {
+                    response: Some(refused),
                 },
                 Ok(None) => Kind::Ready { response: None },
                 Ok(Some(request)) => {

@@ -499,24 +499,10 @@ fn check_value(v: &str) -> Result<(), String> {
 fn suggest(name: &str) -> Option<&'static str> {
     KNOWN
         .iter()
-        .map(|(k, _)| (*k, edit_distance(name, k)))
+        .map(|(k, _)| (*k, strsim::levenshtein(name, k)))
         .filter(|(_, d)| *d <= 2)
         .min_by_key(|(_, d)| *d)
         .map(|(k, _)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// A validated Content-Security-Policy.

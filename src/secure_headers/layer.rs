@@ -234,7 +234,7 @@ fn splice(s: &Spliced, nonce: &[u8]) -> Option<HeaderValue> {
 
 fn header_name(errors: &mut ConfigErrors, setting: &'static str, name: &str) -> Option<HeaderName> {
     match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(n) => Some(crate::interned::name(n)),
+        Ok(n) => Some(n),
         Err(_) => {
             errors.push(
                 setting,
@@ -252,7 +252,7 @@ fn header_value(
     value: &str,
 ) -> Option<HeaderValue> {
     match HeaderValue::from_str(value) {
-        Ok(v) => Some(crate::interned::value(v)),
+        Ok(v) => Some(crate::header_map::prepared(v)),
         Err(_) => {
             errors.push(
                 setting,

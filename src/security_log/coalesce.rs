@@ -8,9 +8,13 @@
 //! `per_window` identical events of each window through and counts the rest in a table of
 //! fixed capacity; when the window of an event is over, one summary event, the same event
 //! with a `suppressed` field, reports how many were dropped. The summary goes out with the
-//! next event emitted after the window (any event), on [`Coalescer::flush_expired`], which a
-//! flusher thread calls regularly ([`Coalescer::spawn_flusher`],
-//! [`Coalescer::spawn_global_flusher`]), or on [`Coalescer::flush`] (at shutdown).
+//! next event emitted after the window (any event), on [`Coalescer::flush_expired`] (which
+//! the `SecurityLog` layer calls on each request, at the cost of one atomic load while nothing
+//! is pending, and which [`Coalescer::spawn_flusher`] calls from a thread the server starts
+//! if it wants one), or on [`Coalescer::flush`] (at shutdown).
+//!
+//! A coalescer belongs to the layer that emits through it: two layers built with different
+//! settings never share counts, and building one starts no thread.
 //!
 //! "Identical" means every field equal, the client address included. The table holds at
 //! most `capacity` distinct events; when it is full the oldest entry is evicted, and its
@@ -27,14 +31,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::io;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
 use super::SecurityEvent;
 use crate::ConfigError;
 use crate::error::ConfigErrors;
-use crate::limiter::{Clock, QuantaClock};
+use crate::limiter::{Clock, MonotonicClock};
 
 /// What a [`Table`] says about one occurrence of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,6 +260,20 @@ impl<T> Table<T> {
         }
     }
 
+    /// When the earliest pending summary falls due, if any is pending.
+    fn next_summary(&self) -> Option<u64> {
+        let entries = self
+            .entries
+            .values()
+            .map(|e| (e.window_start, e.suppressed));
+        let classes = self.classes.iter().map(|c| (c.window_start, c.suppressed));
+        entries
+            .chain(classes)
+            .filter(|&(_, suppressed)| suppressed > 0)
+            .map(|(start, _)| start.saturating_add(self.window))
+            .min()
+    }
+
     /// How many distinct events are being tracked.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
@@ -271,10 +290,11 @@ impl<T> Table<T> {
 /// pass, the rest are counted and reported by one summary event carrying
 /// `suppressed = N`. See the [module documentation](self).
 ///
-/// [`SecurityEvent::emit`] goes through the process-wide [`Coalescer::global`] (5 per
-/// 60 seconds, 1024 distinct events); [`SecurityEvent::emit_via`] and
-/// [`SecurityLogBuilder::coalescer`](super::SecurityLogBuilder::coalescer) take your own,
-/// with a [`ManualClock`](crate::limiter::ManualClock) in tests. While no subscriber would
+/// Every layer that emits events owns one ([`Coalescer::default`]: 5 per 60 seconds, 1024
+/// distinct events) unless its builder is given one to share, such as
+/// [`SecurityLogBuilder::coalescer`](super::SecurityLogBuilder::coalescer);
+/// [`SecurityEvent::emit_via`] emits through any, with a
+/// [`ManualClock`](crate::limiter::ManualClock) in tests. While no subscriber would
 /// record the events (none installed, or the target `tower_shield::security` filtered out),
 /// emitting costs nothing and counts nothing.
 ///
@@ -301,6 +321,9 @@ pub struct Coalescer {
     clock: Box<dyn Clock>,
     hasher: foldhash::fast::RandomState,
     table: Mutex<Table<SecurityEvent<'static>>>,
+    /// When [`flush_expired`](Coalescer::flush_expired) has a summary to emit, at the
+    /// earliest; `u64::MAX` while none is pending, so the check per request is one load.
+    due: AtomicU64,
     per_window: u32,
     class_budget: u32,
     window: Duration,
@@ -318,17 +341,22 @@ impl fmt::Debug for Coalescer {
     }
 }
 
-static GLOBAL: OnceLock<Coalescer> = OnceLock::new();
-
 /// The default class budget, as a multiple of `per_window`.
 const DEFAULT_CLASS_FACTOR: u32 = 20;
 
 /// The most distinct events a table may track.
 const MAX_CAPACITY: usize = 1 << 20;
 
+impl Default for Coalescer {
+    /// 5 identical events per 60 seconds, 1024 distinct events tracked.
+    fn default() -> Self {
+        Coalescer::unchecked(5, Duration::from_secs(60), 1024)
+    }
+}
+
 impl Coalescer {
     /// Lets `per_window` identical events through per `window`, and tracks at most
-    /// `capacity` distinct events. Reads the crate's coarse clock; see
+    /// `capacity` distinct events. Reads a [`MonotonicClock`]; see
     /// [`with_clock`](Self::with_clock).
     ///
     /// # Errors
@@ -363,9 +391,10 @@ impl Coalescer {
         let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
         let class_budget = per_window.saturating_mul(DEFAULT_CLASS_FACTOR);
         Coalescer {
-            clock: Box::new(QuantaClock::new()),
+            clock: Box::new(MonotonicClock::new()),
             hasher: foldhash::fast::RandomState::default(),
             table: Mutex::new(Table::new(per_window, class_budget, nanos, capacity)),
+            due: AtomicU64::new(u64::MAX),
             per_window,
             class_budget,
             window,
@@ -393,35 +422,6 @@ impl Coalescer {
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Box::new(clock);
         self
-    }
-
-    /// The process-wide coalescer of [`SecurityEvent::emit`]: unless
-    /// [`install_global`](Self::install_global) was called first, 5 identical events per 60
-    /// seconds, 1024 distinct events tracked.
-    pub fn global() -> &'static Coalescer {
-        GLOBAL.get_or_init(|| Coalescer::unchecked(5, Duration::from_secs(60), 1024))
-    }
-
-    /// Makes this coalescer the [`global`](Self::global) one. Call it at start-up, before any
-    /// event is emitted.
-    ///
-    /// # Errors
-    ///
-    /// Gives `self` back if the global coalescer is already in use.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tower_shield::security_log::Coalescer;
-    ///
-    /// let mine = Coalescer::new(20, Duration::from_secs(60), 4096)?;
-    /// match mine.install_global() {
-    ///     Ok(()) => assert_eq!(Coalescer::global().per_window(), 20),
-    ///     Err(_too_late) => {} // an event was emitted already
-    /// }
-    /// # Ok::<(), tower_shield::ConfigError>(())
-    /// ```
-    pub fn install_global(self) -> Result<(), Box<Coalescer>> {
-        GLOBAL.set(self).map_err(Box::new)
     }
 
     /// Identical events let through per window.
@@ -458,17 +458,36 @@ impl Coalescer {
     /// and forgets every event. Call it on shutdown so no count is lost.
     pub fn flush(&self) {
         let mut due = Vec::new();
-        self.lock().drain(&mut due);
+        {
+            let mut table = self.lock();
+            table.drain(&mut due);
+            self.due.store(u64::MAX, Ordering::Relaxed);
+        }
         for (event, suppressed) in due {
             event.record(Some(suppressed));
         }
     }
 
-    /// Emits the summaries of the events whose window is over.
+    /// Emits the summaries of the events whose window is over. Cheap when none is due (one
+    /// atomic load while nothing is pending), so it can be called on every request.
+    #[inline]
     pub fn flush_expired(&self) {
+        let due = self.due.load(Ordering::Relaxed);
+        if due != u64::MAX && self.clock.now() >= due {
+            self.sweep();
+        }
+    }
+
+    #[cold]
+    fn sweep(&self) {
         let mut due = Vec::new();
-        let now = self.clock.now();
-        self.lock().sweep(now, &mut due);
+        {
+            let now = self.clock.now();
+            let mut table = self.lock();
+            table.sweep(now, &mut due);
+            let next = table.next_summary().unwrap_or(u64::MAX);
+            self.due.store(next, Ordering::Relaxed);
+        }
         for (event, suppressed) in due {
             event.record(Some(suppressed));
         }
@@ -476,8 +495,8 @@ impl Coalescer {
 
     /// Starts a thread that calls [`flush_expired`](Self::flush_expired) every `every`, so a
     /// flood that stops is still summarised within `every` of its window's end instead of
-    /// waiting for the next event. The thread ends once the coalescer is dropped. For the
-    /// [`global`](Self::global) coalescer, use [`spawn_global_flusher`](Self::spawn_global_flusher).
+    /// waiting for the next event or request. The thread ends once the coalescer is dropped.
+    /// No layer starts one: a server that wants it calls this.
     ///
     /// # Errors
     ///
@@ -485,23 +504,6 @@ impl Coalescer {
     pub fn spawn_flusher(self: &Arc<Self>, every: Duration) -> io::Result<thread::JoinHandle<()>> {
         let coalescer: Weak<Self> = Arc::downgrade(self);
         spawn_flush_loop(every, move || coalescer.upgrade())
-    }
-
-    /// [`spawn_flusher`](Self::spawn_flusher) for the [`global`](Self::global) coalescer, for
-    /// the life of the process. Only the first call starts a thread; later calls do nothing
-    /// (whatever their `every`). The reference server calls it at start-up, with one second.
-    ///
-    /// # Errors
-    ///
-    /// The operating system's, when it cannot start a thread; a later call tries again.
-    pub fn spawn_global_flusher(every: Duration) -> io::Result<()> {
-        static STARTED: Mutex<bool> = Mutex::new(false);
-        let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
-        if !*started {
-            spawn_flush_loop(every, || Some(Coalescer::global()))?;
-            *started = true;
-        }
-        Ok(())
     }
 
     /// Logs `event` unless it is over its budget; logs the summaries that fell due first.
@@ -525,12 +527,21 @@ impl Coalescer {
             || event.class_summary(),
             &mut due,
         );
+        if verdict == Verdict::Suppress {
+            // This count's summary is due when its window ends, at the latest one window on.
+            let end = now.saturating_add(self.table_window());
+            self.due.fetch_min(end, Ordering::Relaxed);
+        }
         for (sample, suppressed) in due {
             sample.record(Some(suppressed));
         }
         if verdict == Verdict::Pass {
             event.record(None);
         }
+    }
+
+    fn table_window(&self) -> u64 {
+        u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table<SecurityEvent<'static>>> {
@@ -541,9 +552,9 @@ impl Coalescer {
 
 /// A thread named `tower-shield-log-flusher` that flushes the expired summaries of what
 /// `coalescer` gives every `every`, until it gives nothing.
-fn spawn_flush_loop<R: std::ops::Deref<Target = Coalescer>>(
+fn spawn_flush_loop(
     every: Duration,
-    coalescer: impl Fn() -> Option<R> + Send + 'static,
+    coalescer: impl Fn() -> Option<Arc<Coalescer>> + Send + 'static,
 ) -> io::Result<thread::JoinHandle<()>> {
     thread::Builder::new()
         .name("tower-shield-log-flusher".into())

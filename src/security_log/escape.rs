@@ -125,8 +125,6 @@ fn escape_slow(bytes: &[u8], max_len: usize) -> String {
     out
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// `c` as written in a field: itself, or its escape.
 fn render_char(c: char, buf: &mut [u8; 12]) -> &str {
     let short = match c {
@@ -142,14 +140,13 @@ fn render_char(c: char, buf: &mut [u8; 12]) -> &str {
     if !needs_escape(c) {
         return c.encode_utf8(buf);
     }
-    // \u{XXXX}: at most 6 hex digits.
+    // \u{XXXX}: the code point's hex digits without leading zeros (at most 6).
     let code = c as u32;
     let digits = ((32 - code.leading_zeros()).div_ceil(4)).max(1) as usize;
+    let mut all = [0u8; 8];
+    let _ = hex::encode_to_slice(code.to_be_bytes(), &mut all); // cannot fail: 4 bytes, 8 digits
     buf[..3].copy_from_slice(b"\\u{");
-    for i in 0..digits {
-        let shift = 4 * (digits - 1 - i);
-        buf[3 + i] = HEX[((code >> shift) & 0xf) as usize];
-    }
+    buf[3..3 + digits].copy_from_slice(&all[8 - digits..]);
     buf[3 + digits] = b'}';
     std::str::from_utf8(&buf[..4 + digits]).unwrap_or("\\u{?}")
 }
@@ -157,8 +154,7 @@ fn render_char(c: char, buf: &mut [u8; 12]) -> &str {
 /// A byte of invalid UTF-8 as `\x{..}`.
 fn render_byte(b: u8, buf: &mut [u8; 12]) -> &str {
     buf[..3].copy_from_slice(b"\\x{");
-    buf[3] = HEX[usize::from(b >> 4)];
-    buf[4] = HEX[usize::from(b & 0xf)];
+    let _ = hex::encode_to_slice([b], &mut buf[3..5]); // cannot fail: 1 byte, 2 digits
     buf[5] = b'}';
     std::str::from_utf8(&buf[..6]).unwrap_or("\\x{?}")
 }

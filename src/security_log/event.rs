@@ -15,18 +15,18 @@ pub const TARGET: &str = "tower_shield::security";
 /// log line about security has the same field names.
 ///
 /// Build one with a constructor, add the client address or a reason, and
-/// [`emit`](Self::emit) it:
+/// [`emit_via`](Self::emit_via) a [`Coalescer`] (each layer has its own) to log it:
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use tower_shield::security_log::SecurityEvent;
+/// use tower_shield::security_log::{Coalescer, SecurityEvent};
 ///
 /// let ip: IpAddr = "203.0.113.7".parse()?;
 /// let event = SecurityEvent::auth_attempt(false, Some("ts_live_3f9a")).client_ip(ip);
 /// assert_eq!(event.event_name(), "auth_attempt");
 /// assert_eq!(event.owasp(), "authn_login_fail");
 /// assert_eq!(event.level(), tracing::Level::WARN);
-/// event.emit();
+/// event.emit_via(&Coalescer::default());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -516,16 +516,9 @@ impl<'a> SecurityEvent<'a> {
         }
     }
 
-    /// Logs the event through `tracing`, unless it is one of a flood of identical events
-    /// (see [`Coalescer::global`]).
+    /// Logs the event through `tracing`, unless `coalescer` counts it as one of a flood of
+    /// identical events.
     #[inline]
-    pub fn emit(&self) {
-        if super::coalesce::listened() {
-            Coalescer::global().log(self);
-        }
-    }
-
-    /// [`emit`](Self::emit) through your own [`Coalescer`].
     pub fn emit_via(&self, coalescer: &Coalescer) {
         coalescer.emit(self);
     }
@@ -717,11 +710,9 @@ pub(crate) struct Hex8([u8; 8]);
 
 impl Hex8 {
     pub(crate) fn new(v: u32) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 8];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = HEX[((v >> (28 - 4 * i)) & 0xf) as usize];
-        }
+        // Cannot fail: 4 bytes are 8 digits.
+        let _ = hex::encode_to_slice(v.to_be_bytes(), &mut out);
         Hex8(out)
     }
 

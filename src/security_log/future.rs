@@ -127,5 +127,5 @@ fn auth_event<B>(shared: &Shared, response: &Response<B>, client_ip: Option<IpAd
     event
         .status(response.status())
         .client_ip(client_ip)
-        .emit_via(shared.coalescer());
+        .emit_via(&shared.coalescer);
 }

@@ -28,6 +28,14 @@ impl fmt::Debug for SecurityLogLayer {
     }
 }
 
+impl SecurityLogLayer {
+    /// The coalescer of this layer's events: share it with the other layers' builders, and
+    /// [`flush`](Coalescer::flush) it at shutdown so no suppressed count is lost.
+    pub fn coalescer(&self) -> &Arc<Coalescer> {
+        &self.shared.coalescer
+    }
+}
+
 impl<S> Layer<S> for SecurityLogLayer {
     type Service = SecurityLogService<S>;
 
@@ -48,14 +56,5 @@ pub(crate) struct Shared {
     pub(crate) device_header: Option<HeaderName>,
     pub(crate) max_field_len: usize,
     pub(crate) auth_events: bool,
-    pub(crate) coalescer: Option<Arc<Coalescer>>,
-}
-
-impl Shared {
-    pub(crate) fn coalescer(&self) -> &Coalescer {
-        match &self.coalescer {
-            Some(c) => c,
-            None => Coalescer::global(),
-        }
-    }
+    pub(crate) coalescer: Arc<Coalescer>,
 }

@@ -163,11 +163,6 @@ pub const REQUEST_TARGET: &str = "tower_shield::request";
 /// The default request-id header, `x-request-id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Emits the summary of every coalesced event of [`Coalescer::global`] now. Call it on
-/// shutdown, after the server has stopped, so no suppressed count is lost.
-pub fn flush() {
-    Coalescer::global().flush();
-}
 
 /// 32 bits of the process's keyed hash of an identifier (a device or session id): enough to
 /// tell subjects apart in the logs and to match the rate limit's entries, useless to recover
@@ -207,14 +202,10 @@ impl RequestId {
 
     /// A new random request id: 128 bits from the thread's CSPRNG, as 32 hex digits.
     pub fn generate() -> RequestId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let bits: u128 = rand::random();
+        let bits: [u8; 16] = rand::random();
         let mut buf = [0u8; 32];
-        for (i, pair) in buf.chunks_exact_mut(2).enumerate() {
-            let byte = (bits >> (120 - 8 * i)) as u8;
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
-        }
+        // Cannot fail: 16 bytes are 32 digits.
+        let _ = hex::encode_to_slice(bits, &mut buf);
         // One allocation, shared without another by the request's extension and the response
         // header (a `Vec`-backed value would allocate again on its first clone). Hex digits
         // are a valid header value.
@@ -303,7 +294,7 @@ pub struct SecurityLog;
 impl SecurityLog {
     /// A builder with the defaults: client address from the peer
     /// ([`ClientIpStrategy::peer`]), `X-Request-Id` accepted when valid, `X-Device-ID`
-    /// hashed, fields cut at 256 bytes, auth outcomes logged, the global [`Coalescer`].
+    /// hashed, fields cut at 256 bytes, auth outcomes logged, a [`Coalescer`] of its own.
     pub fn builder() -> SecurityLogBuilder {
         SecurityLogBuilder::default()
     }
@@ -374,7 +365,8 @@ impl SecurityLogBuilder {
         self
     }
 
-    /// The coalescer of the events this layer emits (default [`Coalescer::global`]).
+    /// The coalescer of the events this layer emits (default: a [`Coalescer::default`] of
+    /// this layer's own).
     pub fn coalescer(mut self, coalescer: Arc<Coalescer>) -> Self {
         self.coalescer = Some(coalescer);
         self
@@ -425,7 +417,7 @@ impl SecurityLogBuilder {
                 device_header: self.device_header,
                 max_field_len: self.max_field_len,
                 auth_events: self.auth_events,
-                coalescer: self.coalescer,
+                coalescer: self.coalescer.unwrap_or_default(),
             }),
         })
     }

@@ -36,6 +36,8 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let shared = &self.shared;
+        // The summary of a flood that stopped goes out with the next request.
+        shared.coalescer.flush_expired();
         let id = shared
             .accept_request_id
             .then(|| req.headers().get(&shared.request_id_header))
@@ -64,7 +66,7 @@ where
                 // The operator's error, not the client's: say so (coalesced, so not on every
                 // request) where the operator will look.
                 SecurityEvent::client_unidentified(&ClientIpError::MissingPeer)
-                    .emit_via(shared.coalescer());
+                    .emit_via(&shared.coalescer);
             }
             self.inner.call(req)
         };

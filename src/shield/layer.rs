@@ -21,6 +21,12 @@ pub struct ShieldLayer {
 }
 
 impl ShieldLayer {
+    /// The security log: its [coalescer](SecurityLogLayer::coalescer), shared by the rate
+    /// limit and the sanitizer, is the one to flush at shutdown.
+    pub fn security_log(&self) -> &SecurityLogLayer {
+        &self.security_log
+    }
+
     /// The rate limit, when it is on: its [monitor](RateLimitLayer::monitor) of top
     /// offenders, its [store](RateLimitLayer::store) (for the API-key lockout).
     pub fn rate_limit(&self) -> Option<&RateLimitLayer<QuantaClock, Shareable>> {

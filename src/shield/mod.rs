@@ -193,10 +193,30 @@ impl ShieldBuilder {
             limits = limits.map(|b| b.client_ip(strategy));
         }
         let security_log = errors.take(log.build());
+        // The layers built here share the log layer's flood control (and its flushing).
+        let events = security_log.as_ref().map(|l| l.coalescer().clone());
         let secure_headers = headers.and_then(|b| errors.take(b.build()));
-        let cors = self.cors.and_then(|b| errors.take(b.build()));
-        let rate_limit = limits.and_then(|b| errors.take(b.build()));
-        let sanitizer = self.sanitizer.and_then(|b| errors.take(b.build()));
+        let cors = self.cors.and_then(|b| {
+            let b = match &events {
+                Some(e) => b.coalescer(e.clone()),
+                None => b,
+            };
+            errors.take(b.build())
+        });
+        let rate_limit = limits.and_then(|b| {
+            let b = match &events {
+                Some(e) => b.coalescer(e.clone()),
+                None => b,
+            };
+            errors.take(b.build())
+        });
+        let sanitizer = self.sanitizer.and_then(|b| {
+            let b = match &events {
+                Some(e) => b.coalescer(e.clone()),
+                None => b,
+            };
+            errors.take(b.build())
+        });
         errors.finish(|| ())?;
         // Without errors, the log layer was built; the fallback error only keeps this total.
         let security_log = security_log
