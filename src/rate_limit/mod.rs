@@ -198,6 +198,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     /// The layer is then [`Shareable`]: its service needs the inner service to be
     /// `Clone + Send + 'static`, since it is called after Redis answers ([`backing`]).
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,
