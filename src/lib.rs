@@ -49,6 +49,7 @@
 pub mod api_key;
 pub mod client_ip;
 #[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
 pub mod config;
 #[cfg(feature = "cors")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
@@ -79,6 +80,7 @@ pub mod security_log;
 pub mod shield;
 
 #[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
 #[cfg(feature = "shield")]
