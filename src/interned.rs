@@ -48,6 +48,7 @@ pub(crate) fn value(value: HeaderValue) -> HeaderValue {
 }
 
 /// The same name, in static memory (names `http` knows are static already).
+#[cfg_attr(not(feature = "secure-headers"), allow(dead_code))]
 pub(crate) fn name(name: HeaderName) -> HeaderName {
     // `as_str` of a name is its lowercase canonical form, which `from_static` accepts; the
     // check keeps a panic impossible should that ever change.

@@ -57,6 +57,7 @@ pub mod cors;
 mod error;
 #[cfg(any(feature = "secure-headers", feature = "cors"))]
 mod header_map;
+#[cfg(any(feature = "rate-limit", feature = "security-log"))]
 mod identifier;
 #[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
 mod interned;

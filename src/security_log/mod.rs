@@ -145,8 +145,12 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 
 pub use coalesce::Coalescer;
+#[cfg(feature = "rate-limit")]
 pub(crate) use coalesce::listened;
-pub(crate) use event::{Hex8, IpText};
+#[cfg(any(feature = "rate-limit", feature = "api-key"))]
+pub(crate) use event::Hex8;
+#[cfg(feature = "rate-limit")]
+pub(crate) use event::IpText;
 pub use event::{Malicious, SecurityEvent, TARGET};
 pub use future::ResponseFuture;
 pub use layer::SecurityLogLayer;
