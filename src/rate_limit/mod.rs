@@ -144,6 +144,10 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     }
 
     /// The same settings, for a layer kept in `A`.
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "env", feature = "shield")),
+        allow(dead_code)
+    )]
     pub(crate) fn backed<A: Backing>(mut self) -> RateLimitBuilder<C, A> {
         let store = self.store.take();
         self.rebuild(store)
