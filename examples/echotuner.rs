@@ -132,7 +132,10 @@ async fn main() -> ExitCode {
     init_logging(config.log_format(), filter);
     // The summary of a flood that stops is logged within a second of its window's end, not
     // only with the next request.
-    if let Some(Err(error)) = events.as_ref().map(|e| e.spawn_flusher(Duration::from_secs(1))) {
+    if let Some(Err(error)) = events
+        .as_ref()
+        .map(|e| e.spawn_flusher(Duration::from_secs(1)))
+    {
         eprintln!("echotuner: no flusher thread ({error}); flood summaries wait for a request");
     }
 

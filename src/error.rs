@@ -117,6 +117,7 @@ impl ConfigErrors {
     }
 
     /// Keeps the value of `result`, or records its problems and returns `None`.
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     pub(crate) fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
         match result {
             Ok(v) => Some(v),

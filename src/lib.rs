@@ -41,43 +41,56 @@
 //! [tower]: https://docs.rs/tower
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub mod api_key;
 pub mod client_ip;
 #[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
 pub mod config;
 #[cfg(feature = "cors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
 pub mod cors;
 mod error;
 #[cfg(any(feature = "secure-headers", feature = "cors", feature = "rate-limit"))]
 mod header_map;
 #[cfg(any(feature = "secure-headers", feature = "cors"))]
 mod host;
+#[cfg(any(feature = "rate-limit", feature = "security-log"))]
 mod identifier;
 #[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub mod rate_limit;
 pub mod route;
 #[cfg(feature = "sanitize")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sanitize")))]
 pub mod sanitize;
 mod secret;
 #[cfg(feature = "secure-headers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "secure-headers")))]
 pub mod secure_headers;
 #[cfg(feature = "security-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "security-log")))]
 pub mod security_log;
 #[cfg(feature = "shield")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shield")))]
 pub mod shield;
 
 #[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem};
+#[cfg(any(feature = "rate-limit", feature = "security-log"))]
 pub use identifier::DEVICE_ID_HEADER;
 pub use secret::SecretKey;
 #[cfg(feature = "shield")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shield")))]
 pub use shield::{Shield, ShieldLayer};
 
 /// The README's examples, compiled and run as doctests so they cannot go stale.

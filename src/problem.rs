@@ -340,6 +340,7 @@ impl<B> ShieldBody<B> {
 impl<B> ShieldBody<ShieldBody<B>> {
     /// One body out of a body nested by two layers: the inner layer's, or the outer one's
     /// own bytes.
+    #[cfg_attr(not(feature = "shield"), allow(dead_code))]
     pub(crate) fn flatten(self) -> ShieldBody<B> {
         match self.kind {
             Kind::Inner { body } => body,

@@ -39,6 +39,7 @@ impl Route {
         }
     }
 
+    #[cfg(any(test, feature = "rate-limit", feature = "sanitize"))]
     pub(crate) fn problem(&self) -> Option<String> {
         if !self.path.starts_with('/') {
             return Some(format!("route path {:?} must start with '/'", self.path));

@@ -32,7 +32,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, service_fn};
-use tower_shield::Config;
 use tower_shield::api_key::{ApiKey, KeyPrefix, KeyRecord, MemoryKeyStore, RequireApiKey};
 use tower_shield::cors::Cors;
 use tower_shield::limiter::{ManualClock, MemoryStore, Quota};
@@ -42,6 +41,7 @@ use tower_shield::security_log::SecurityLog;
 
 mod common;
 use common::alloc::response_and_allocations;
+use common::config;
 
 #[global_allocator]
 static GLOBAL: common::alloc::Counting = common::alloc::Counting;
@@ -112,15 +112,6 @@ where
     let base = allocations(&mut bare, request(extra));
     let ours = allocations(&mut wrapped, request(extra));
     ours.saturating_sub(base)
-}
-
-fn config(vars: &'static [(&'static str, &'static str)]) -> Config {
-    Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap()
 }
 
 fn generous() -> Quota {

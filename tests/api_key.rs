@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use http::{Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
+use http::{Method, Request, Response, StatusCode, header};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -24,7 +23,7 @@ use tower_shield::limiter::{Clock, ManualClock, MemoryStore};
 use tower_shield::problem::ShieldBody;
 
 mod common;
-use common::{CaptureSubscriber, Captured};
+use common::{CaptureSubscriber, Captured, block_on, body, config, req, send};
 
 type Res = Response<ShieldBody<String>>;
 type App = tower::util::BoxCloneService<Request<String>, Res, Infallible>;
@@ -45,27 +44,13 @@ fn wrap<K: KeyStore, C: Clock>(layer: RequireApiKeyLayer<K, C>) -> App {
     tower::util::BoxCloneService::new(svc)
 }
 
-fn req(peer: &str, headers: &[(&str, &str)]) -> Request<String> {
-    let mut r = Request::get("/admin/rate-limits");
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    let mut r = r.body(String::new()).unwrap();
-    r.extensions_mut()
-        .insert(peer.parse::<SocketAddr>().unwrap());
-    r
+/// A request for the admin route from `peer` with these header fields.
+fn admin(peer: &str, headers: &[(&str, &str)]) -> Request<String> {
+    req(Method::GET, "/admin/rate-limits", peer, headers)
 }
 
 fn bearer(peer: &str, key: &str) -> Request<String> {
-    req(peer, &[("authorization", &format!("Bearer {key}"))])
-}
-
-async fn send(app: &App, r: Request<String>) -> Res {
-    app.clone().oneshot(r).await.unwrap()
-}
-
-async fn body(res: Res) -> String {
-    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    admin(peer, &[("authorization", &format!("Bearer {key}"))])
 }
 
 fn key() -> ApiKey {
@@ -211,10 +196,7 @@ fn storage_form_is_the_guides_sha256_hex() {
         k.sha256()
     );
     // The digest is what Config::api_key_hashes holds.
-    let config = tower_shield::Config::from_lookup(|name| {
-        (name == "API_KEY_HASHES").then(|| sha256_hex(k.expose_secret()))
-    })
-    .unwrap();
+    let config = config(&[("API_KEY_HASHES", &sha256_hex(k.expose_secret()))]);
     assert_eq!(config.api_key_hashes(), &[*k.sha256().as_bytes()]);
 }
 
@@ -354,10 +336,10 @@ async fn a_valid_key_passes_with_the_authenticated_extension() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, expected);
     // X-API-Key, and the scheme in any case
-    let res = send(&app, req(PEER, &[("x-api-key", k.expose_secret())])).await;
+    let res = send(&app, admin(PEER, &[("x-api-key", k.expose_secret())])).await;
     assert_eq!(body(res).await, expected);
     let lower = format!("bearer {}", k.expose_secret());
-    let res = send(&app, req(PEER, &[("authorization", &lower)])).await;
+    let res = send(&app, admin(PEER, &[("authorization", &lower)])).await;
     assert_eq!(body(res).await, expected);
 }
 
@@ -372,18 +354,18 @@ async fn no_key_is_401_with_www_authenticate() {
         .build()
         .unwrap(),
     );
-    assert_unauthorized(send(&app, req(PEER, &[])).await).await;
+    assert_unauthorized(send(&app, admin(PEER, &[])).await).await;
     // another scheme is no key
     assert_unauthorized(
         send(
             &app,
-            req(PEER, &[("authorization", "Basic YWxhZGRpbjpvcGVu")]),
+            admin(PEER, &[("authorization", "Basic YWxhZGRpbjpvcGVu")]),
         )
         .await,
     )
     .await;
     // the key sent twice is refused, even when both are right
-    let both = req(
+    let both = admin(
         PEER,
         &[
             ("authorization", &format!("Bearer {}", k.expose_secret())),
@@ -426,7 +408,8 @@ async fn malformed_keys_are_refused_before_any_lookup() {
     ];
     let mut bodies = Vec::new();
     for case in &cases {
-        bodies.push(assert_unauthorized(send(&app, req(PEER, &[("x-api-key", case)])).await).await);
+        bodies
+            .push(assert_unauthorized(send(&app, admin(PEER, &[("x-api-key", case)])).await).await);
     }
     assert_eq!(keys.lookups(), 0);
     // one answer for every refusal: nothing tells the kinds apart
@@ -606,7 +589,7 @@ async fn max_failures_lock_out_even_the_right_key_until_the_window_passes() {
 
     // with no key, with a malformed one: still 429, and none of it extends the lock
     assert_eq!(
-        send(&app, req(PEER, &[])).await.status(),
+        send(&app, admin(PEER, &[])).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
@@ -674,7 +657,7 @@ async fn requests_without_a_key_do_not_count() {
     let (layer, _clock, _) = manual_layer(MemoryKeyStore::from_digests([k.sha256()]), 2, 300);
     let app = wrap(layer);
     for _ in 0..10 {
-        assert_unauthorized(send(&app, req(PEER, &[])).await).await;
+        assert_unauthorized(send(&app, admin(PEER, &[])).await).await;
     }
     assert_eq!(
         send(&app, bearer(PEER, k.expose_secret())).await.status(),
@@ -718,7 +701,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_locked_not_the_proxy() {
     .unwrap();
     let app = wrap(layer);
     let via_proxy = |client: &str, key: &str| {
-        req(
+        admin(
             "10.0.0.2:5000",
             &[
                 ("x-forwarded-for", client),
@@ -791,13 +774,11 @@ fn bad_settings_are_all_reported() {
 async fn from_config() {
     let k = key();
     let hex = sha256_hex(k.expose_secret());
-    let config = tower_shield::Config::from_lookup(|name| match name {
-        "API_KEY_HASHES" => Some(hex.clone()),
-        "MAX_AUTH_ATTEMPTS" => Some("1".into()),
-        "AUTH_ATTEMPT_TIMEOUT" => Some("120".into()),
-        _ => None,
-    })
-    .unwrap();
+    let config = config(&[
+        ("API_KEY_HASHES", &hex),
+        ("MAX_AUTH_ATTEMPTS", "1"),
+        ("AUTH_ATTEMPT_TIMEOUT", "120"),
+    ]);
     let layer = config
         .require_api_key_builder(config.key_store())
         .unwrap()
@@ -913,22 +894,14 @@ fn config_never_turns_secret_key_into_a_pepper_by_itself() {
     // A SECRET_KEY set for another purpose must not break the guide's plain SHA-256 hashes.
     let k = key();
     let hex = sha256_hex(k.expose_secret());
-    let config = tower_shield::Config::from_lookup(|name| match name {
-        "API_KEY_HASHES" => Some(hex.clone()),
-        "SECRET_KEY" => Some("s".repeat(40)),
-        _ => None,
-    })
-    .unwrap();
+    let config = config(&[("API_KEY_HASHES", &hex), ("SECRET_KEY", &"s".repeat(40))]);
     let layer = config
         .require_api_key_builder(config.key_store())
         .unwrap()
         .build()
         .unwrap();
     let app = wrap(layer);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let res = rt.block_on(send(&app, bearer(PEER, k.expose_secret())));
+    let res = block_on(send(&app, bearer(PEER, k.expose_secret())));
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -943,12 +916,7 @@ async fn guards_an_axum_admin_route_with_the_rate_limiters_store() {
 
     let k = key();
     let hex = sha256_hex(k.expose_secret());
-    let config = tower_shield::Config::from_lookup(|name| match name {
-        "API_KEY_HASHES" => Some(hex.clone()),
-        "MAX_AUTH_ATTEMPTS" => Some("2".into()),
-        _ => None,
-    })
-    .unwrap();
+    let config = config(&[("API_KEY_HASHES", &hex), ("MAX_AUTH_ATTEMPTS", "2")]);
 
     let rate_limit = RateLimit::builder()
         .client_ip(config.client_ip_strategy().unwrap())

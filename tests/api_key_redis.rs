@@ -5,15 +5,14 @@
 #![cfg(all(feature = "api-key", feature = "redis"))]
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
+use http::{Method, Request, Response, StatusCode, header};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{ServiceBuilder, service_fn};
 use tower_shield::api_key::{
     ApiKey, Authenticated, Failure, KeyPrefix, Lockout, MemoryKeyStore, RedisLockout,
     RequireApiKey, RequireApiKeyLayer,
@@ -24,6 +23,7 @@ use tower_shield::problem::ShieldBody;
 
 mod common;
 use common::unique_prefix as prefix;
+use common::{body_json, req, send};
 
 const URL: &str = common::REDIS_URL;
 /// Nothing listens on port 1: every connection is refused at once.
@@ -86,17 +86,13 @@ fn wrap(layer: RequireApiKeyLayer<Arc<MemoryKeyStore>>) -> App {
 }
 
 fn bearer(peer: &str, key: &str) -> Request<String> {
-    let mut r = Request::get("/admin/rate-limits")
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .body(String::new())
-        .unwrap();
-    r.extensions_mut()
-        .insert(peer.parse::<SocketAddr>().unwrap());
-    r
-}
-
-async fn send(app: &App, r: Request<String>) -> Res {
-    app.clone().oneshot(r).await.unwrap()
+    let authorization = format!("Bearer {key}");
+    req(
+        Method::GET,
+        "/admin/rate-limits",
+        peer,
+        &[("authorization", &authorization)],
+    )
 }
 
 async fn status(app: &App, r: Request<String>) -> StatusCode {
@@ -108,9 +104,7 @@ async fn problem_status(res: Res) -> u64 {
         res.headers()[header::CONTENT_TYPE],
         "application/problem+json"
     );
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    json["status"].as_u64().unwrap()
+    body_json(res).await["status"].as_u64().unwrap()
 }
 
 #[tokio::test]

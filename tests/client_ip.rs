@@ -7,12 +7,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use ipnet::IpNet;
 use proptest::prelude::*;
+use tower_shield::ConfigError;
 use tower_shield::client_ip::{
     ClientIpError, ClientIpStrategy, ForwardingHeader, Ipv6Grouping, PeerAddr,
 };
-use tower_shield::{Config, ConfigError};
 
 mod common;
+use common::{config, try_config};
 
 const XFF: ForwardingHeader = ForwardingHeader::XForwardedFor;
 const FWD: ForwardingHeader = ForwardingHeader::Forwarded;
@@ -856,12 +857,11 @@ fn ipv6_prefix_bounds() {
 
 #[test]
 fn strategy_from_config() {
-    let none = Config::from_lookup(|_| None).unwrap();
+    let none = config(&[]);
     let strategy = none.client_ip_strategy().unwrap();
     assert_eq!(strategy.forwarding_header(), None);
 
-    let lookup = |name: &str| (name == "TRUSTED_PROXIES").then(|| "10.0.0.0/8".to_owned());
-    let config = Config::from_lookup(lookup).unwrap();
+    let config = config(&[("TRUSTED_PROXIES", "10.0.0.0/8")]);
     let strategy = config.client_ip_strategy().unwrap();
     let got = resolve(
         &strategy,
@@ -870,9 +870,8 @@ fn strategy_from_config() {
     );
     assert_eq!(got, Ok(ip("203.0.113.7")));
 
-    let lookup = |name: &str| (name == "TRUSTED_PROXIES").then(|| "0.0.0.0/0".to_owned());
     // Refused either when the configuration is read or when the strategy is built.
-    let err = match Config::from_lookup(lookup) {
+    let err = match try_config(&[("TRUSTED_PROXIES", "0.0.0.0/0")]) {
         Ok(config) => config.client_ip_strategy().unwrap_err(),
         Err(e) => e,
     };

@@ -8,24 +8,11 @@ use proptest::prelude::*;
 use tower_shield::config::{LogFormat, SecretKey, StoreFailurePolicy};
 use tower_shield::{Config, ConfigError};
 
-/// The configuration of exactly these variables.
-fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    Config::from_lookup(|name| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
-    })
-}
-
-fn ok(vars: &[(&str, &str)]) -> Config {
-    match config(vars) {
-        Ok(config) => config,
-        Err(e) => panic!("{vars:?} should be accepted, got: {e}"),
-    }
-}
+mod common;
+use common::{config, try_config};
 
 fn err(vars: &[(&str, &str)]) -> ConfigError {
-    match config(vars) {
+    match try_config(vars) {
         Ok(config) => panic!("{vars:?} should be refused, got {config:?}"),
         Err(e) => e,
     }
@@ -47,7 +34,7 @@ const HASH_B: &str = "60303AE22B998861BCE3B28F33EEC1BE758A213C86C93C076DBE9F558C
 
 #[test]
 fn defaults() {
-    let c = ok(&[]);
+    let c = config(&[]);
     assert_eq!(c.bind(), SocketAddr::from(([127, 0, 0, 1], 8000)));
     assert!(c.secure_headers());
     assert!(!c.cors_enabled());
@@ -72,7 +59,7 @@ fn defaults() {
 #[test]
 fn empty_and_blank_values_count_as_unset() {
     for blank in ["", "   ", "\t"] {
-        let c = ok(&[
+        let c = config(&[
             ("BIND", blank),
             ("SECURE_HEADERS", blank),
             ("RATE_LIMIT_REQUESTS_PER_MINUTE", blank),
@@ -97,11 +84,11 @@ fn empty_and_blank_values_count_as_unset() {
 #[test]
 fn bind() {
     assert_eq!(
-        ok(&[("BIND", "0.0.0.0:9000")]).bind(),
+        config(&[("BIND", "0.0.0.0:9000")]).bind(),
         SocketAddr::from(([0, 0, 0, 0], 9000))
     );
     assert_eq!(
-        ok(&[("BIND", " [::1]:8443 ")]).bind().to_string(),
+        config(&[("BIND", " [::1]:8443 ")]).bind().to_string(),
         "[::1]:8443"
     );
     let message = only_problem(&[("BIND", "localhost:8000")], "BIND");
@@ -144,7 +131,7 @@ fn booleans_accept_the_usual_spellings_in_any_case() {
         ("OFF", false),
     ] {
         let vars: Vec<_> = names.iter().map(|&n| (n, spelling)).collect();
-        assert_eq!(read(&ok(&vars)), [expected; 4], "{spelling}");
+        assert_eq!(read(&config(&vars)), [expected; 4], "{spelling}");
     }
     for name in names {
         let message = only_problem(&[(name, "enabled")], name);
@@ -157,7 +144,7 @@ fn booleans_accept_the_usual_spellings_in_any_case() {
 
 #[test]
 fn allowed_origins_are_split_trimmed_and_empty_items_dropped() {
-    let c = ok(&[(
+    let c = config(&[(
         "ALLOWED_ORIGINS",
         " https://echotuner.app ,,https://admin.echotuner.app, ",
     )]);
@@ -169,14 +156,14 @@ fn allowed_origins_are_split_trimmed_and_empty_items_dropped() {
 
 #[test]
 fn rate_limit_quota() {
-    let c = ok(&[
+    let c = config(&[
         ("RATE_LIMIT_REQUESTS_PER_MINUTE", "100"),
         ("RATE_LIMIT_WINDOW_SECONDS", "30"),
     ]);
     assert_eq!(c.rate_limit_quota().requests(), 100);
     assert_eq!(c.rate_limit_quota().window(), Duration::from_secs(30));
     assert_eq!(c.rate_limit_quota().burst(), 100);
-    let c = ok(&[("RATE_LIMIT_REQUESTS_PER_MINUTE", "4294967295")]);
+    let c = config(&[("RATE_LIMIT_REQUESTS_PER_MINUTE", "4294967295")]);
     assert_eq!(c.rate_limit_quota().requests(), u32::MAX);
 }
 
@@ -218,7 +205,7 @@ fn counts_refuse_zero_negatives_fractions_and_overflow() {
 
 #[test]
 fn other_counts_and_durations() {
-    let c = ok(&[
+    let c = config(&[
         ("MAX_AUTH_ATTEMPTS", "3"),
         ("AUTH_ATTEMPT_TIMEOUT", "600"),
         ("MAX_DEVICES_PER_USER", "+2"),
@@ -252,7 +239,7 @@ fn seconds_are_whole_numbers_of_seconds() {
 
 #[test]
 fn trusted_proxies() {
-    let c = ok(&[(
+    let c = config(&[(
         "TRUSTED_PROXIES",
         "10.0.0.0/8, 192.168.1.7 ,2001:db8::/32,,::1",
     )]);
@@ -279,7 +266,7 @@ fn trusted_proxies() {
 
 #[test]
 fn api_key_hashes() {
-    let c = ok(&[("API_KEY_HASHES", &format!(" {HASH_A} , {HASH_B},"))]);
+    let c = config(&[("API_KEY_HASHES", &format!(" {HASH_A} , {HASH_B},"))]);
     assert_eq!(c.api_key_hashes().len(), 2);
     assert_eq!(&c.api_key_hashes()[0][..4], &[0x9f, 0x86, 0xd0, 0x81]);
     assert_eq!(&c.api_key_hashes()[1][..4], &[0x60, 0x30, 0x3a, 0xe2]);
@@ -312,7 +299,7 @@ fn redis_url() {
         "unix:///run/redis.sock",
         "REDIS://cache",
     ] {
-        assert_eq!(ok(&[("REDIS_URL", url)]).redis_url(), Some(url));
+        assert_eq!(config(&[("REDIS_URL", url)]).redis_url(), Some(url));
     }
     let message = only_problem(
         &[("REDIS_URL", "http://admin:s3cr3t-pw@cache:6379")],
@@ -338,7 +325,7 @@ fn store_failure_policy_and_log_format() {
         ("Fail-Open", StoreFailurePolicy::FailOpen),
         ("local", StoreFailurePolicy::Local),
     ] {
-        let c = ok(&[("RATE_LIMIT_STORE_FAILURE", value)]);
+        let c = config(&[("RATE_LIMIT_STORE_FAILURE", value)]);
         assert_eq!(c.rate_limit_store_failure(), policy);
     }
     let message = only_problem(
@@ -351,10 +338,13 @@ fn store_failure_policy_and_log_format() {
     );
 
     assert_eq!(
-        ok(&[("LOG_FORMAT", "PRETTY")]).log_format(),
+        config(&[("LOG_FORMAT", "PRETTY")]).log_format(),
         LogFormat::Pretty
     );
-    assert_eq!(ok(&[("LOG_FORMAT", "json")]).log_format(), LogFormat::Json);
+    assert_eq!(
+        config(&[("LOG_FORMAT", "json")]).log_format(),
+        LogFormat::Json
+    );
     let message = only_problem(&[("LOG_FORMAT", "text")], "LOG_FORMAT");
     assert_eq!(
         message,
@@ -365,7 +355,7 @@ fn store_failure_policy_and_log_format() {
 #[test]
 fn secret_key_is_checked_and_never_shown() {
     let secret = "0123456789abcdef0123456789abcdef";
-    let c = ok(&[("SECRET_KEY", secret)]);
+    let c = config(&[("SECRET_KEY", secret)]);
     let key = c.secret_key().expect("set");
     assert_eq!(key.as_bytes(), secret.as_bytes());
     assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
@@ -389,7 +379,7 @@ fn secret_key_is_checked_and_never_shown() {
 
 #[test]
 fn debug_redacts_secrets_and_shows_the_rest() {
-    let c = ok(&[
+    let c = config(&[
         ("BIND", "0.0.0.0:9000"),
         ("SECRET_KEY", "a-very-long-secret-that-must-not-leak!"),
         ("REDIS_URL", "rediss://default:redis-pw-123@cache:6380/0"),
@@ -470,7 +460,7 @@ fn long_values_are_cut_in_messages() {
 proptest! {
     #[test]
     fn any_positive_count_is_read_back(n in 1u32..) {
-        let c = ok(&[("MAX_AUTH_ATTEMPTS", &n.to_string()), ("SESSION_CLEANUP_INTERVAL", &n.to_string())]);
+        let c = config(&[("MAX_AUTH_ATTEMPTS", &n.to_string()), ("SESSION_CLEANUP_INTERVAL", &n.to_string())]);
         prop_assert_eq!(c.max_auth_attempts(), n);
         prop_assert_eq!(c.session_cleanup_interval(), Duration::from_secs(u64::from(n)));
     }
@@ -488,7 +478,7 @@ proptest! {
             "RATE_LIMIT_STORE_FAILURE", "LOG_FORMAT",
         ];
         let name = NAMES[index];
-        if let Err(error) = config(&[(name, &value)]) {
+        if let Err(error) = try_config(&[(name, &value)]) {
             prop_assert!(!error.problems().is_empty());
             for problem in error.problems() {
                 prop_assert_eq!(problem.setting(), name);
@@ -506,7 +496,7 @@ proptest! {
 
     #[test]
     fn any_ip_address_is_a_single_host_proxy(addr in any::<std::net::IpAddr>()) {
-        let c = ok(&[("TRUSTED_PROXIES", &addr.to_string())]);
+        let c = config(&[("TRUSTED_PROXIES", &addr.to_string())]);
         prop_assert_eq!(c.trusted_proxies(), &[IpNet::from(addr)]);
         prop_assert_eq!(c.trusted_proxies()[0].prefix_len(), c.trusted_proxies()[0].max_prefix_len());
     }
@@ -514,7 +504,7 @@ proptest! {
     #[test]
     fn any_digest_round_trips_through_hex(digest in any::<[u8; 32]>(), upper in any::<bool>()) {
         let hex: String = digest.iter().map(|b| if upper { format!("{b:02X}") } else { format!("{b:02x}") }).collect();
-        let c = ok(&[("API_KEY_HASHES", &hex)]);
+        let c = config(&[("API_KEY_HASHES", &hex)]);
         prop_assert_eq!(c.api_key_hashes(), &[digest]);
     }
 }

@@ -19,8 +19,8 @@ use tower_shield::cors::{
 use tower_shield::problem::ShieldBody;
 
 mod common;
-use common::Captured;
 use common::alloc::request_allocations as allocations;
+use common::{Captured, block_on, config};
 
 const APP: &str = "https://app.example.com";
 
@@ -352,7 +352,7 @@ fn refused_preflight_is_403_problem_json_with_no_cors_headers_and_one_event() {
         "application/problem+json"
     );
     assert_eq!(one(res.headers(), "vary"), "origin");
-    let body = futures_block(res.into_body().collect()).unwrap().to_bytes();
+    let body = block_on(res.into_body().collect()).unwrap().to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["status"], 403);
     assert_eq!(events.len(), 1, "{events:?}");
@@ -902,16 +902,6 @@ fn origin_predicate_is_a_last_resort_after_the_list() {
     assert!(!l.allows("https://other.example"));
 }
 
-fn config(vars: &[(&'static str, &'static str)]) -> Config {
-    let vars = vars.to_vec();
-    Config::from_lookup(move |k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap()
-}
-
 /// The CORS layer the configuration adapter asks for.
 fn cors_from_config(config: &Config) -> Result<Option<CorsLayer>, tower_shield::ConfigError> {
     config
@@ -1109,7 +1099,7 @@ proptest! {
         let set: &[(&'static str, &'static str)] =
             if inner_acao { &[("access-control-allow-origin", "*")] } else { &[] };
         let l = layer();
-        let res = futures_block(async {
+        let res = block_on(async {
             let mut req = Request::get("/").body(()).unwrap();
             req.headers_mut().insert("origin", value);
             send_to(&l, &Inner::with(StatusCode::OK, set), req).await
@@ -1127,13 +1117,6 @@ proptest! {
 
 // ---------------------------------------------------------------- helpers
 
-fn futures_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// Runs `f` to completion on a fresh runtime with a capturing subscriber; its output and the
 /// events it emitted.
 fn capture<F, Fut, T>(f: F) -> (T, Vec<Captured>)
@@ -1141,7 +1124,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    common::capture(|| futures_block(f()))
+    common::capture(|| block_on(f()))
 }
 
 // ---------------------------------------------------------------- allocations

@@ -12,12 +12,8 @@ use http_body_util::{BodyExt, Empty};
 use serde_json::{Value, json};
 use tower_shield::problem::{Problem, ShieldBody};
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
+mod common;
+use common::block_on;
 
 fn json_of(response: Response<ShieldBody<Empty<Bytes>>>) -> Value {
     let bytes = block_on(response.into_body().collect())

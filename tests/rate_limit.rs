@@ -2,16 +2,17 @@
 #![cfg(feature = "rate-limit")]
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{ServiceBuilder, service_fn};
 use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::limiter::{ManualClock, MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimit, RateLimitLayer, Scope};
+
+mod common;
+use common::{body_bytes, body_json, req, send};
 
 type App = tower::util::BoxCloneService<
     Request<String>,
@@ -33,29 +34,6 @@ fn store(clock: &ManualClock) -> Arc<MemoryStore<ManualClock>> {
     Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap())
 }
 
-fn req(method: Method, path: &str, peer: &str, headers: &[(&str, &str)]) -> Request<String> {
-    let mut r = Request::builder().method(method).uri(path);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    let mut r = r.body(String::new()).unwrap();
-    r.extensions_mut()
-        .insert(peer.parse::<SocketAddr>().unwrap());
-    r
-}
-
-async fn send(
-    app: &mut App,
-    r: Request<String>,
-) -> Response<tower_shield::problem::ShieldBody<String>> {
-    app.ready().await.unwrap().call(r).await.unwrap()
-}
-
-async fn body_json(res: Response<tower_shield::problem::ShieldBody<String>>) -> serde_json::Value {
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 #[tokio::test]
 async fn ip_scope_refuses_with_problem_json_headers_and_exact_retry_after() {
     let clock = ManualClock::new();
@@ -68,24 +46,16 @@ async fn ip_scope_refuses_with_problem_json_headers_and_exact_retry_after() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     for left in (0..5).rev() {
-        let res = send(
-            &mut app,
-            req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]),
-        )
-        .await;
+        let res = send(&app, req(Method::POST, "/auth/init", "192.0.2.1:1000", &[])).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["ratelimit-policy"], "\"auth\";q=5;w=60");
         let rl = res.headers()["ratelimit"].to_str().unwrap().to_string();
         assert!(rl.starts_with(&format!("\"auth\";r={left};t=")), "{rl}");
     }
     clock.advance(Duration::from_millis(200));
-    let res = send(
-        &mut app,
-        req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]),
-    )
-    .await;
+    let res = send(&app, req(Method::POST, "/auth/init", "192.0.2.1:1000", &[])).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     // 12 s per request, 0.2 s already waited: 11.8 s rounds up to 12
@@ -100,19 +70,11 @@ async fn ip_scope_refuses_with_problem_json_headers_and_exact_retry_after() {
     assert_eq!(body["status"], 429);
     assert_eq!(body["violated-policies"][0], "auth");
     // another client is unaffected
-    let res = send(
-        &mut app,
-        req(Method::POST, "/auth/init", "192.0.2.2:1000", &[]),
-    )
-    .await;
+    let res = send(&app, req(Method::POST, "/auth/init", "192.0.2.2:1000", &[])).await;
     assert_eq!(res.status(), StatusCode::OK);
     // waiting exactly Retry-After admits
     clock.advance(Duration::from_secs(12));
-    let res = send(
-        &mut app,
-        req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]),
-    )
-    .await;
+    let res = send(&app, req(Method::POST, "/auth/init", "192.0.2.1:1000", &[])).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -132,12 +94,12 @@ async fn repeated_refusals_count_down_with_the_clock() {
             .legacy_headers(legacy)
             .build()
             .unwrap();
-        let mut app = wrap(layer);
+        let app = wrap(layer);
         let flood = || req(Method::POST, "/auth/init", "192.0.2.1:1000", &[]);
-        assert_eq!(send(&mut app, flood()).await.status(), StatusCode::OK);
+        assert_eq!(send(&app, flood()).await.status(), StatusCode::OK);
         for waited in 0..10u64 {
             for _ in 0..3 {
-                let res = send(&mut app, flood()).await;
+                let res = send(&app, flood()).await;
                 assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
                 let h = res.headers();
                 let left = (10 - waited).to_string();
@@ -151,7 +113,7 @@ async fn repeated_refusals_count_down_with_the_clock() {
             }
             clock.advance(Duration::from_secs(1));
         }
-        assert_eq!(send(&mut app, flood()).await.status(), StatusCode::OK);
+        assert_eq!(send(&app, flood()).await.status(), StatusCode::OK);
     }
 }
 
@@ -167,9 +129,9 @@ async fn sub_second_waits_round_up_to_one() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
-    send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
-    let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    let app = wrap(layer);
+    send(&app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    let res = send(&app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["retry-after"], "1");
 }
@@ -186,22 +148,16 @@ async fn ipv6_clients_in_one_64_share_an_allowance() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     for peer in ["[2001:db8:1:2::1]:1", "[2001:db8:1:2:ffff::9]:1"] {
         assert_eq!(
-            send(&mut app, req(Method::GET, "/", peer, &[]))
-                .await
-                .status(),
+            send(&app, req(Method::GET, "/", peer, &[])).await.status(),
             StatusCode::OK
         );
     }
-    let third = send(
-        &mut app,
-        req(Method::GET, "/", "[2001:db8:1:2:aaaa::1]:1", &[]),
-    )
-    .await;
+    let third = send(&app, req(Method::GET, "/", "[2001:db8:1:2:aaaa::1]:1", &[])).await;
     assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
-    let other_prefix = send(&mut app, req(Method::GET, "/", "[2001:db8:1:3::1]:1", &[])).await;
+    let other_prefix = send(&app, req(Method::GET, "/", "[2001:db8:1:3::1]:1", &[])).await;
     assert_eq!(other_prefix.status(), StatusCode::OK);
 }
 
@@ -221,21 +177,17 @@ async fn ipv4_mapped_peers_are_their_ipv4_address() {
         .block_list(["203.0.113.0/24".parse().unwrap()])
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     let status = |res: Response<_>| res.status();
-    let blocked = send(
-        &mut app,
-        req(Method::GET, "/", "[::ffff:203.0.113.9]:1", &[]),
-    )
-    .await;
+    let blocked = send(&app, req(Method::GET, "/", "[::ffff:203.0.113.9]:1", &[])).await;
     assert_eq!(status(blocked), StatusCode::FORBIDDEN);
     for _ in 0..3 {
-        let allowed = send(&mut app, req(Method::GET, "/", "[::ffff:10.1.2.3]:1", &[])).await;
+        let allowed = send(&app, req(Method::GET, "/", "[::ffff:10.1.2.3]:1", &[])).await;
         assert_eq!(status(allowed), StatusCode::OK);
     }
-    let first = send(&mut app, req(Method::GET, "/", "[::ffff:192.0.2.9]:1", &[])).await;
+    let first = send(&app, req(Method::GET, "/", "[::ffff:192.0.2.9]:1", &[])).await;
     assert_eq!(status(first), StatusCode::OK);
-    let same_client = send(&mut app, req(Method::GET, "/", "192.0.2.9:1", &[])).await;
+    let same_client = send(&app, req(Method::GET, "/", "192.0.2.9:1", &[])).await;
     assert_eq!(status(same_client), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -254,9 +206,9 @@ async fn device_scope_requires_one_valid_id() {
         )
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     let missing = send(
-        &mut app,
+        &app,
         req(Method::POST, "/playlist/generate", "192.0.2.1:1", &[]),
     )
     .await;
@@ -269,7 +221,7 @@ async fn device_scope_requires_one_valid_id() {
     );
     for bad in ["", "has space", "semi;colon", &"a".repeat(65)] {
         let res = send(
-            &mut app,
+            &app,
             req(
                 Method::POST,
                 "/playlist/generate",
@@ -281,7 +233,7 @@ async fn device_scope_requires_one_valid_id() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad:?}");
     }
     let two = send(
-        &mut app,
+        &app,
         req(
             Method::POST,
             "/playlist/generate",
@@ -294,7 +246,7 @@ async fn device_scope_requires_one_valid_id() {
     // each device has its own allowance, whatever the address
     for _ in 0..10 {
         let res = send(
-            &mut app,
+            &app,
             req(
                 Method::POST,
                 "/playlist/generate",
@@ -306,7 +258,7 @@ async fn device_scope_requires_one_valid_id() {
         assert_eq!(res.status(), StatusCode::OK);
     }
     let res = send(
-        &mut app,
+        &app,
         req(
             Method::POST,
             "/playlist/generate",
@@ -317,7 +269,7 @@ async fn device_scope_requires_one_valid_id() {
     .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let res = send(
-        &mut app,
+        &app,
         req(
             Method::POST,
             "/playlist/generate",
@@ -328,7 +280,7 @@ async fn device_scope_requires_one_valid_id() {
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     // other routes are not limited by this policy
-    let res = send(&mut app, req(Method::GET, "/search", "192.0.2.1:1", &[])).await;
+    let res = send(&app, req(Method::GET, "/search", "192.0.2.1:1", &[])).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(!res.headers().contains_key("ratelimit"));
 }
@@ -345,10 +297,10 @@ async fn session_scope_falls_back_to_the_client_ip() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     assert_eq!(
         send(
-            &mut app,
+            &app,
             req(
                 Method::GET,
                 "/search",
@@ -362,7 +314,7 @@ async fn session_scope_falls_back_to_the_client_ip() {
     );
     assert_eq!(
         send(
-            &mut app,
+            &app,
             req(
                 Method::GET,
                 "/search",
@@ -375,21 +327,21 @@ async fn session_scope_falls_back_to_the_client_ip() {
         StatusCode::OK
     );
     assert_eq!(
-        send(&mut app, req(Method::GET, "/search", "192.0.2.1:1", &[]))
+        send(&app, req(Method::GET, "/search", "192.0.2.1:1", &[]))
             .await
             .status(),
         StatusCode::OK
     );
     // without a session id the IP is the key, and it is now spent
     assert_eq!(
-        send(&mut app, req(Method::GET, "/search", "192.0.2.1:1", &[]))
+        send(&app, req(Method::GET, "/search", "192.0.2.1:1", &[]))
             .await
             .status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
         send(
-            &mut app,
+            &app,
             req(
                 Method::GET,
                 "/search",
@@ -416,17 +368,15 @@ async fn a_refusal_by_one_policy_charges_no_other() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     for peer in ["192.0.2.1:1", "192.0.2.2:1"] {
         assert_eq!(
-            send(&mut app, req(Method::GET, "/", peer, &[]))
-                .await
-                .status(),
+            send(&app, req(Method::GET, "/", peer, &[])).await.status(),
             StatusCode::OK
         );
     }
     for _ in 0..5 {
-        let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+        let res = send(&app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(
             res.headers()["ratelimit-policy"]
@@ -439,10 +389,10 @@ async fn a_refusal_by_one_policy_charges_no_other() {
     // global allowance is back, this client still has two.
     clock.advance(Duration::from_secs(60));
     for _ in 0..2 {
-        let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+        let res = send(&app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
-    let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    let res = send(&app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -461,24 +411,20 @@ async fn exemptions_allow_and_block_lists_and_dry_run() {
         .block_list(["203.0.113.0/24".parse().unwrap()])
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     for _ in 0..3 {
-        let res = send(
-            &mut app,
-            req(Method::GET, "/config/health", "192.0.2.1:1", &[]),
-        )
-        .await;
+        let res = send(&app, req(Method::GET, "/config/health", "192.0.2.1:1", &[])).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert!(!res.headers().contains_key("ratelimit"));
         assert_eq!(
-            send(&mut app, req(Method::GET, "/x", "10.1.2.3:1", &[]))
+            send(&app, req(Method::GET, "/x", "10.1.2.3:1", &[]))
                 .await
                 .status(),
             StatusCode::OK
         );
     }
     assert_eq!(
-        send(&mut app, req(Method::GET, "/x", "203.0.113.7:1", &[]))
+        send(&app, req(Method::GET, "/x", "203.0.113.7:1", &[]))
             .await
             .status(),
         StatusCode::FORBIDDEN
@@ -494,10 +440,10 @@ async fn exemptions_allow_and_block_lists_and_dry_run() {
         .dry_run(true)
         .build()
         .unwrap();
-    let mut dry = wrap(dry);
+    let dry = wrap(dry);
     for _ in 0..3 {
         assert_eq!(
-            send(&mut dry, req(Method::GET, "/x", "192.0.2.1:1", &[]))
+            send(&dry, req(Method::GET, "/x", "192.0.2.1:1", &[]))
                 .await
                 .status(),
             StatusCode::OK
@@ -518,17 +464,17 @@ async fn device_rotation_is_capped_per_client() {
         .device_rotation(3, Duration::from_secs(1800))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     for id in ["d1", "d2", "d3", "d1", "d2"] {
         let res = send(
-            &mut app,
+            &app,
             req(Method::POST, "/p", "192.0.2.1:1", &[("x-device-id", id)]),
         )
         .await;
         assert_eq!(res.status(), StatusCode::OK, "{id}");
     }
     let res = send(
-        &mut app,
+        &app,
         req(Method::POST, "/p", "192.0.2.1:1", &[("x-device-id", "d4")]),
     )
     .await;
@@ -541,7 +487,7 @@ async fn device_rotation_is_capped_per_client() {
     );
     // another client may still introduce its own
     let res = send(
-        &mut app,
+        &app,
         req(Method::POST, "/p", "192.0.2.2:1", &[("x-device-id", "d4")]),
     )
     .await;
@@ -561,22 +507,22 @@ async fn trusted_proxies_and_spoofed_forwarding() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     let via_proxy = |xff: &str| req(Method::GET, "/", "10.0.0.5:1", &[("x-forwarded-for", xff)]);
     assert_eq!(
-        send(&mut app, via_proxy("198.51.100.7")).await.status(),
+        send(&app, via_proxy("198.51.100.7")).await.status(),
         StatusCode::OK
     );
     // a spoofed leftmost entry changes nothing: the client is still 198.51.100.7
     assert_eq!(
-        send(&mut app, via_proxy("1.2.3.4, 198.51.100.7"))
+        send(&app, via_proxy("1.2.3.4, 198.51.100.7"))
             .await
             .status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     // a different real client behind the same proxy has its own allowance
     assert_eq!(
-        send(&mut app, via_proxy("198.51.100.8")).await.status(),
+        send(&app, via_proxy("198.51.100.8")).await.status(),
         StatusCode::OK
     );
     // an untrusted peer's header is ignored
@@ -586,7 +532,7 @@ async fn trusted_proxies_and_spoofed_forwarding() {
         "192.0.2.50:1",
         &[("x-forwarded-for", "198.51.100.99")],
     );
-    assert_eq!(send(&mut app, direct).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, direct).await.status(), StatusCode::OK);
     let direct = req(
         Method::GET,
         "/",
@@ -594,7 +540,7 @@ async fn trusted_proxies_and_spoofed_forwarding() {
         &[("x-forwarded-for", "198.51.100.100")],
     );
     assert_eq!(
-        send(&mut app, direct).await.status(),
+        send(&app, direct).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -611,9 +557,9 @@ async fn a_missing_peer_address_is_an_operator_error_not_a_shared_bucket() {
         ))
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     let r = Request::get("/").body(String::new()).unwrap();
-    let res = send(&mut app, r).await;
+    let res = send(&app, r).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }
@@ -636,17 +582,17 @@ async fn custom_keys_and_monitor() {
         .build()
         .unwrap();
     let monitor = layer.monitor().clone();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     let tenant = |t: &str| req(Method::GET, "/", "192.0.2.1:1", &[("x-tenant", t)]);
-    assert_eq!(send(&mut app, tenant("a")).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, tenant("a")).await.status(), StatusCode::OK);
     assert_eq!(
-        send(&mut app, tenant("a")).await.status(),
+        send(&app, tenant("a")).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(send(&mut app, tenant("b")).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, tenant("b")).await.status(), StatusCode::OK);
     // no tenant: the policy does not apply
     assert_eq!(
-        send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[]))
+        send(&app, req(Method::GET, "/", "192.0.2.1:1", &[]))
             .await
             .status(),
         StatusCode::OK
@@ -696,18 +642,18 @@ async fn a_custom_refusal_keeps_the_rate_headers() {
         })
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     assert_eq!(
-        send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[]))
+        send(&app, req(Method::GET, "/", "192.0.2.1:1", &[]))
             .await
             .status(),
         StatusCode::OK
     );
-    let res = send(&mut app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
+    let res = send(&app, req(Method::GET, "/", "192.0.2.1:1", &[])).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "60");
     assert!(res.headers().contains_key("ratelimit"));
-    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body = body_bytes(res).await;
     assert_eq!(&body[..], b"busy: ip 192.0.2.1");
 }
 
@@ -740,7 +686,7 @@ async fn two_differently_configured_stacks_do_not_interfere() {
         a.store().key_hasher().hash(b"device-1"),
         b.store().key_hasher().hash(b"device-1")
     );
-    let (mut app_a, mut app_b) = (wrap(a), wrap(b));
+    let (app_a, app_b) = (wrap(a), wrap(b));
     let device = || {
         req(
             Method::GET,
@@ -750,14 +696,14 @@ async fn two_differently_configured_stacks_do_not_interfere() {
         )
     };
     for _ in 0..2 {
-        assert_eq!(send(&mut app_a, device()).await.status(), StatusCode::OK);
+        assert_eq!(send(&app_a, device()).await.status(), StatusCode::OK);
     }
     assert_eq!(
-        send(&mut app_a, device()).await.status(),
+        send(&app_a, device()).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     for left in (0..3).rev() {
-        let res = send(&mut app_b, device()).await;
+        let res = send(&app_b, device()).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["ratelimit-policy"], "\"device\";q=3;w=60");
         let expected = format!("\"device\";r={left};");
@@ -769,7 +715,7 @@ async fn two_differently_configured_stacks_do_not_interfere() {
         );
     }
     assert_eq!(
-        send(&mut app_b, device()).await.status(),
+        send(&app_b, device()).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }

@@ -5,12 +5,10 @@
 
 use std::convert::Infallible;
 use std::future::Ready;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, service_fn};
 use tower_shield::config::StoreFailurePolicy;
 use tower_shield::limiter::{Key, QuantaClock, Quota, RedisStore};
 use tower_shield::problem::ShieldBody;
@@ -20,6 +18,7 @@ use tower_shield::rate_limit::{
 
 mod common;
 use common::unique_prefix as prefix;
+use common::{body_bytes, body_json, req, send};
 
 const URL: &str = common::REDIS_URL;
 const DEAD: &str = "redis://127.0.0.1:1/";
@@ -87,23 +86,12 @@ where
     tower::util::BoxCloneService::new(layer.layer(service_fn(ok as Handler)))
 }
 
-fn req(method: Method, path: &str, peer: &str, device: Option<&str>) -> Request<String> {
-    let mut r = Request::builder().method(method).uri(path);
-    if let Some(id) = device {
-        r = r.header("x-device-id", id);
+/// [`req`] with an `X-Device-ID` when `device` is given.
+fn device_req(method: Method, path: &str, peer: &str, device: Option<&str>) -> Request<String> {
+    match device {
+        Some(id) => req(method, path, peer, &[("x-device-id", id)]),
+        None => req(method, path, peer, &[]),
     }
-    let mut r = r.body(String::new()).unwrap();
-    r.extensions_mut()
-        .insert(peer.parse::<SocketAddr>().unwrap());
-    r
-}
-
-async fn send(app: &mut App, r: Request<String>) -> Response<ShieldBody<String>> {
-    app.ready().await.unwrap().call(r).await.unwrap()
-}
-
-async fn body(res: Response<ShieldBody<String>>) -> bytes::Bytes {
-    res.into_body().collect().await.unwrap().to_bytes()
 }
 
 #[tokio::test]
@@ -111,22 +99,22 @@ async fn two_layers_with_two_stores_share_one_limit() {
     let prefix = prefix("shared");
     // Two "instances": separate stores (connections, breakers, denial caches) and layers.
     let (a_store, b_store) = (store(URL, &prefix), store(URL, &prefix));
-    let mut a = wrap(redis_layer(a_store.clone(), StoreFailurePolicy::FailClosed));
-    let mut b = wrap(redis_layer(b_store.clone(), StoreFailurePolicy::FailClosed));
+    let a = wrap(redis_layer(a_store.clone(), StoreFailurePolicy::FailClosed));
+    let b = wrap(redis_layer(b_store.clone(), StoreFailurePolicy::FailClosed));
 
     // The per-IP limit (2): one request through each instance, then both refuse.
     let ip = "192.0.2.10:1000";
     assert_eq!(
-        send(&mut a, req(Method::GET, "/x", ip, None))
+        send(&a, device_req(Method::GET, "/x", ip, None))
             .await
             .status(),
         200
     );
-    let second = send(&mut b, req(Method::GET, "/x", ip, None)).await;
+    let second = send(&b, device_req(Method::GET, "/x", ip, None)).await;
     assert_eq!(second.status(), StatusCode::OK);
     assert_eq!(second.headers()["ratelimit"], "\"ip\";r=0;t=30");
-    for app in [&mut a, &mut b] {
-        let refused = send(app, req(Method::GET, "/x", ip, None)).await;
+    for app in [&a, &b] {
+        let refused = send(app, device_req(Method::GET, "/x", ip, None)).await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.headers()["retry-after"], "30");
     }
@@ -136,13 +124,13 @@ async fn two_layers_with_two_stores_share_one_limit() {
     let device = Some("device-shared-1");
     let peers = ["198.51.100.1:1", "198.51.100.2:1", "198.51.100.3:1"];
     for (i, peer) in peers.iter().enumerate() {
-        let app = if i % 2 == 0 { &mut a } else { &mut b };
-        let res = send(app, req(Method::POST, "/generate", peer, device)).await;
+        let app = if i % 2 == 0 { &a } else { &b };
+        let res = send(app, device_req(Method::POST, "/generate", peer, device)).await;
         assert_eq!(res.status(), StatusCode::OK, "request {i}");
     }
     let res = send(
-        &mut b,
-        req(Method::POST, "/generate", "198.51.100.4:1", device),
+        &b,
+        device_req(Method::POST, "/generate", "198.51.100.4:1", device),
     )
     .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -158,16 +146,16 @@ async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
         store(DEAD, &prefix("closed")),
         StoreFailurePolicy::FailClosed,
     );
-    let mut app = wrap(layer.clone());
+    let app = wrap(layer.clone());
     for _ in 0..3 {
-        let res = send(&mut app, req(Method::GET, "/x", "192.0.2.20:1", None)).await;
+        let res = send(&app, device_req(Method::GET, "/x", "192.0.2.20:1", None)).await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         // the breaker's cool-down (default 1 s)
         assert_eq!(res.headers()["retry-after"], "1");
         assert!(!res.headers().contains_key("ratelimit"));
         assert!(!res.headers().contains_key("access-control-allow-origin"));
-        let json: serde_json::Value = serde_json::from_slice(&body(res).await).unwrap();
+        let json = body_json(res).await;
         assert_eq!(json["status"], 503);
     }
     assert_eq!(layer.degraded_decisions(), 3);
@@ -180,8 +168,12 @@ async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
         )
         .build()
         .unwrap();
-    let mut app = wrap(exempt.clone());
-    let res = send(&mut app, req(Method::GET, "/health", "192.0.2.20:1", None)).await;
+    let app = wrap(exempt.clone());
+    let res = send(
+        &app,
+        device_req(Method::GET, "/health", "192.0.2.20:1", None),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(exempt.degraded_decisions(), 0);
 }
@@ -189,14 +181,14 @@ async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
 #[tokio::test]
 async fn fail_open_admits_without_rate_limit_headers_while_redis_is_down() {
     let layer = redis_layer(store(DEAD, &prefix("open")), StoreFailurePolicy::FailOpen);
-    let mut app = wrap(layer.clone());
+    let app = wrap(layer.clone());
     // over the limit of 2, all admitted
     for _ in 0..5 {
-        let res = send(&mut app, req(Method::GET, "/x", "192.0.2.30:1", None)).await;
+        let res = send(&app, device_req(Method::GET, "/x", "192.0.2.30:1", None)).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert!(!res.headers().contains_key("ratelimit"));
         assert!(!res.headers().contains_key("ratelimit-policy"));
-        assert_eq!(body(res).await, "ok");
+        assert_eq!(body_bytes(res).await, "ok");
     }
     assert_eq!(layer.degraded_decisions(), 5);
 }
@@ -204,18 +196,18 @@ async fn fail_open_admits_without_rate_limit_headers_while_redis_is_down() {
 #[tokio::test]
 async fn local_decides_with_the_in_memory_store_while_redis_is_down() {
     let layer = redis_layer(store(DEAD, &prefix("local")), StoreFailurePolicy::Local);
-    let mut app = wrap(layer.clone());
+    let app = wrap(layer.clone());
     let ip = "192.0.2.40:1";
     for left in [1, 0] {
-        let res = send(&mut app, req(Method::GET, "/x", ip, None)).await;
+        let res = send(&app, device_req(Method::GET, "/x", ip, None)).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["ratelimit"], format!("\"ip\";r={left};t=30"));
     }
-    let refused = send(&mut app, req(Method::GET, "/x", ip, None)).await;
+    let refused = send(&app, device_req(Method::GET, "/x", ip, None)).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.headers()["retry-after"], "30");
     // another client has its own local budget
-    let other = send(&mut app, req(Method::GET, "/x", "192.0.2.41:1", None)).await;
+    let other = send(&app, device_req(Method::GET, "/x", "192.0.2.41:1", None)).await;
     assert_eq!(other.status(), StatusCode::OK);
     assert_eq!(layer.degraded_decisions(), 4);
     assert!(!layer.store().is_empty());
@@ -223,27 +215,27 @@ async fn local_decides_with_the_in_memory_store_while_redis_is_down() {
 
 #[tokio::test]
 async fn headers_and_429_body_are_those_of_the_memory_path() {
-    let mut redis = wrap(redis_layer(
+    let redis = wrap(redis_layer(
         store(URL, &prefix("same")),
         StoreFailurePolicy::FailClosed,
     ));
-    let mut memory = wrap(policies(RateLimit::builder()).build().unwrap());
+    let memory = wrap(policies(RateLimit::builder()).build().unwrap());
     let device = Some("device-same-1");
     // 2 admissions and 2 refusals of the per-IP limit, on a route with two policies
     for i in 0..4 {
         let r = send(
-            &mut redis,
-            req(Method::POST, "/generate", "192.0.2.50:1", device),
+            &redis,
+            device_req(Method::POST, "/generate", "192.0.2.50:1", device),
         )
         .await;
         let m = send(
-            &mut memory,
-            req(Method::POST, "/generate", "192.0.2.50:1", device),
+            &memory,
+            device_req(Method::POST, "/generate", "192.0.2.50:1", device),
         )
         .await;
         assert_eq!(r.status(), m.status(), "request {i}");
         assert_eq!(r.headers(), m.headers(), "request {i}");
-        assert_eq!(body(r).await, body(m).await, "request {i}");
+        assert_eq!(body_bytes(r).await, body_bytes(m).await, "request {i}");
     }
 }
 
@@ -272,9 +264,9 @@ async fn each_client_of_a_single_identity_layer_has_a_hash_tag_of_its_own() {
         .redis(store(URL, &by_address), StoreFailurePolicy::FailClosed)
         .build()
         .unwrap();
-    let mut app = wrap(layer);
+    let app = wrap(layer);
     for peer in ["192.0.2.1:1", "192.0.2.2:1"] {
-        let res = send(&mut app, req(Method::POST, "/auth", peer, None)).await;
+        let res = send(&app, device_req(Method::POST, "/auth", peer, None)).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     let mut tags = tags_under(&by_address).await;
@@ -286,12 +278,16 @@ async fn each_client_of_a_single_identity_layer_has_a_hash_tag_of_its_own() {
 
     // An address limit and a device limit on one request: every key under the fixed tag.
     let mixed = prefix("tags-mixed");
-    let mut app = wrap(redis_layer(
+    let app = wrap(redis_layer(
         store(URL, &mixed),
         StoreFailurePolicy::FailClosed,
     ));
     for (peer, device) in [("192.0.2.1:1", "tag-d-1"), ("192.0.2.2:1", "tag-d-2")] {
-        let res = send(&mut app, req(Method::POST, "/generate", peer, Some(device))).await;
+        let res = send(
+            &app,
+            device_req(Method::POST, "/generate", peer, Some(device)),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     let tags = tags_under(&mixed).await;

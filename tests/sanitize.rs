@@ -1057,11 +1057,8 @@ fn configuration_errors_are_all_reported() {
 
 #[test]
 fn one_input_validation_fail_event_per_refusal_without_the_value() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let ((), events) = common::capture(|| {
-        rt.block_on(async {
+        common::block_on(async {
             let layer = echotuner();
             let seen = Seen::default();
             call(

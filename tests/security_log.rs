@@ -26,7 +26,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 mod common;
 // Into a map: a span's later `record` overwrites the value it was opened with.
-use common::FieldVisitor;
+use common::{FieldVisitor, block_on};
 
 // ---------------------------------------------------------------------------------------
 // A recording subscriber.
@@ -104,14 +104,6 @@ fn capture(f: impl FnOnce()) -> Vec<Rec> {
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     tracing::subscriber::with_default(subscriber, f);
     recorder.recs.lock().unwrap().clone()
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// A coalescer that lets everything through, so tests never depend on each other.

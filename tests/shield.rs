@@ -2,31 +2,21 @@
 //! request meets them in, and every configuration problem reported at once.
 #![cfg(feature = "shield")]
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_shield::limiter::Quota;
 use tower_shield::rate_limit::{Policy, Scope};
 use tower_shield::sanitize::{Field, InputSanitizer};
 use tower_shield::secure_headers::Csp;
-use tower_shield::{Config, Shield, ShieldLayer};
+use tower_shield::{Shield, ShieldLayer};
 
 mod common;
+use common::{block_on, config};
 
 const ORIGIN: &str = "https://app.example";
-
-fn config(vars: &[(&str, &str)]) -> Config {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap()
-}
 
 fn app(shield: ShieldLayer) -> Router {
     Router::new()
@@ -36,30 +26,22 @@ fn app(shield: ShieldLayer) -> Router {
 }
 
 fn request(method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Request<Body> {
-    let mut req = Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let mut req = req.body(Body::from(body.to_string())).unwrap();
-    req.extensions_mut()
-        .insert("198.51.100.7:40000".parse::<SocketAddr>().unwrap());
-    req
+    common::req(method, path, "198.51.100.7:40000", headers).map(|_| Body::from(body.to_owned()))
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (Response<()>, String) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let (parts, body) = res.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
+/// The response's head and its body as text.
+async fn respond(app: &Router, req: Request<Body>) -> (Response<()>, String) {
+    let (parts, body) = common::send(app, req).await.into_parts();
     (
         Response::from_parts(parts, ()),
-        String::from_utf8(body.to_vec()).unwrap(),
+        common::body(Response::new(body)).await,
     )
 }
 
 #[tokio::test]
 async fn the_defaults_turn_on_headers_limits_and_the_log_but_not_cors() {
     let app = app(Shield::from_config(&config(&[])).unwrap());
-    let (res, body) = send(&app, request(Method::GET, "/", &[("origin", ORIGIN)], "")).await;
+    let (res, body) = respond(&app, request(Method::GET, "/", &[("origin", ORIGIN)], "")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body, "hello");
     let h = res.headers();
@@ -81,7 +63,7 @@ async fn layers_the_configuration_turns_off_are_not_there() {
     assert!(shield.rate_limit().is_none());
     let app = app(shield);
     for _ in 0..100 {
-        let (res, body) = send(&app, request(Method::GET, "/", &[], "")).await;
+        let (res, body) = respond(&app, request(Method::GET, "/", &[], "")).await;
         assert_eq!((res.status(), body.as_str()), (StatusCode::OK, "hello"));
         assert!(!res.headers().contains_key("x-content-type-options"));
         assert!(!res.headers().contains_key("ratelimit"));
@@ -105,15 +87,15 @@ async fn a_429_carries_security_and_cors_headers_and_preflights_spend_nothing() 
         ("access-control-request-headers", "content-type"),
     ];
     for _ in 0..5 {
-        let (res, _) = send(&app, request(Method::OPTIONS, "/notes", &preflight, "")).await;
+        let (res, _) = respond(&app, request(Method::OPTIONS, "/notes", &preflight, "")).await;
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
         assert_eq!(res.headers()["access-control-allow-origin"], ORIGIN);
     }
     for _ in 0..2 {
-        let (res, _) = send(&app, request(Method::GET, "/", &[("origin", ORIGIN)], "")).await;
+        let (res, _) = respond(&app, request(Method::GET, "/", &[("origin", ORIGIN)], "")).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
-    let (res, body) = send(&app, request(Method::GET, "/", &[("origin", ORIGIN)], "")).await;
+    let (res, body) = respond(&app, request(Method::GET, "/", &[("origin", ORIGIN)], "")).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let h = res.headers();
     assert_eq!(h["content-type"], "application/problem+json");
@@ -148,7 +130,7 @@ async fn the_rate_limit_refuses_before_the_sanitizer_reads_a_body() {
     assert!(shield.has_sanitizer());
     let app = app(shield);
     let json = [("content-type", "application/json")];
-    let (res, body) = send(
+    let (res, body) = respond(
         &app,
         request(Method::POST, "/notes", &json, r#"{"text":"<b>hi</b>"}"#),
     )
@@ -157,7 +139,7 @@ async fn the_rate_limit_refuses_before_the_sanitizer_reads_a_body() {
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     assert!(body.contains("text") && !body.contains("<b>"), "{body}");
     // the one admission is spent: the next body is refused unread
-    let (res, _) = send(
+    let (res, _) = respond(
         &app,
         request(Method::POST, "/notes", &json, "not even JSON"),
     )
@@ -174,7 +156,7 @@ async fn the_builder_adjusts_the_configured_headers() {
         })
         .build()
         .unwrap();
-    let (res, _) = send(&app(shield), request(Method::GET, "/", &[], "")).await;
+    let (res, _) = respond(&app(shield), request(Method::GET, "/", &[], "")).await;
     assert_eq!(
         res.headers()["content-security-policy"],
         "default-src 'none'"
@@ -289,11 +271,8 @@ fn seeding_the_security_headers_changes_no_field() {
             async move { Ok::<_, std::convert::Infallible>(res) }
         });
         let svc = shield.layer(handler);
-        let res = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(svc.oneshot(request(Method::GET, "/", &[("origin", ORIGIN)], "")))
-            .unwrap();
+        let res =
+            block_on(svc.oneshot(request(Method::GET, "/", &[("origin", ORIGIN)], ""))).unwrap();
         fields_by_name(res.headers())
     };
 
@@ -390,20 +369,19 @@ fn the_client_is_resolved_once_per_request() {
         .route_layer(require_key)
         .layer(shield);
     let bearer = format!("Bearer {}", key.expose_secret());
-    let mut req = request(
+    let req = common::req(
         Method::GET,
         "/admin",
+        "10.0.0.2:40000",
         &[
             ("origin", ORIGIN),
             ("x-forwarded-for", "203.0.113.9"),
             ("x-forwarded-proto", "https"),
             ("authorization", &bearer),
         ],
-        "",
-    );
-    req.extensions_mut()
-        .insert("10.0.0.2:40000".parse::<SocketAddr>().unwrap());
-    let ((res, _), events) = common::capture_async(send(&app, req));
+    )
+    .map(|_| Body::empty());
+    let ((res, _), events) = common::capture_async(respond(&app, req));
     assert_eq!(res.status(), StatusCode::OK);
     // the forwarded scheme was believed from the trusted proxy: HSTS
     assert!(res.headers().contains_key("strict-transport-security"));
@@ -418,6 +396,6 @@ fn the_client_is_resolved_once_per_request() {
             .build()
             .unwrap(),
     );
-    let (_, events) = common::capture_async(send(&alone, request(Method::GET, "/", &[], "")));
+    let (_, events) = common::capture_async(respond(&alone, request(Method::GET, "/", &[], "")));
     assert_eq!(resolutions(&events), 1);
 }

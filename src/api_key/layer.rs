@@ -51,6 +51,7 @@ impl<K, C: Clock> RequireApiKeyLayer<K, C> {
 
     /// The lockout on Redis, when it was given one (and not turned off).
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis_lockout(&self) -> Option<&super::RedisLockout> {
         self.shared.redis.as_deref().map(|r| &r.lockout)
     }

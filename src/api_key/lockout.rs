@@ -258,6 +258,7 @@ const LOCK: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:lock-out"));
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone)]
 pub struct RedisLockout {
     store: RedisStore,

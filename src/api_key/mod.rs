@@ -159,6 +159,7 @@ pub use key::{
 };
 pub use layer::RequireApiKeyLayer;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use lockout::RedisLockout;
 pub use lockout::{Failure, Lockout};
 pub use service::{RequireApiKeyService, ResponseFuture, X_API_KEY};
@@ -324,6 +325,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     /// more is asked of the inner service or the request body. Without a lockout
     /// ([`no_lockout`](Self::no_lockout)) the store is not used.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,

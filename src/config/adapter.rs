@@ -5,7 +5,9 @@
 //! done with the builders alone; the adapter adds the guide's names to error messages and the
 //! guide's own choices (the `ech_` key prefix, the exposed headers of its API).
 
-use super::{ALLOWED_ORIGINS, CORS_ALLOW_CREDENTIALS, Config, TRUSTED_PROXIES};
+#[cfg(feature = "cors")]
+use super::{ALLOWED_ORIGINS, CORS_ALLOW_CREDENTIALS};
+use super::{Config, TRUSTED_PROXIES};
 use crate::client_ip::ClientIpStrategy;
 use crate::error::ConfigError;
 

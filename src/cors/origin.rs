@@ -414,7 +414,6 @@ fn valid_label(label: &[u8]) -> bool {
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
 }
 
-
 /// Whether `*.suffix` would cover names that anyone can register.
 /// The Public Suffix List (both its ICANN and private sections) decides; its default rule
 /// makes every unlisted top-level label a suffix, except `localhost`.

@@ -55,5 +55,6 @@ pub use quota::Quota;
 #[cfg(all(feature = "redis", any(feature = "rate-limit", feature = "api-key")))]
 pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder, StoreError};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

@@ -71,6 +71,7 @@ impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
     /// [`RequireApiKeyBuilder::redis`](crate::api_key::RequireApiKeyBuilder::redis) so that
     /// the API-key lockout shares its connection and circuit breaker.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis_store(
         &self,
     ) -> Option<(

@@ -147,6 +147,10 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     }
 
     /// The same settings, for a layer kept in `A`.
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "env", feature = "shield")),
+        allow(dead_code)
+    )]
     pub(crate) fn backed<A: Backing>(mut self) -> RateLimitBuilder<C, A> {
         let store = self.store.take();
         self.rebuild(store)
@@ -201,6 +205,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     /// The layer is then [`Shareable`]: its service needs the inner service to be
     /// `Clone + Send + 'static`, since it is called after Redis answers ([`backing`]).
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis(
         mut self,
         store: crate::limiter::RedisStore,

@@ -123,6 +123,7 @@ use http::Method;
 pub use filename::{FilenameError, sanitize_filename};
 pub use layer::InputSanitizerLayer;
 #[cfg(feature = "rich-text")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rich-text")))]
 pub use rich::RichText;
 pub use rules::{Field, HeaderRule, Mode, Pattern};
 pub use service::{InputSanitizerService, ResponseFuture};

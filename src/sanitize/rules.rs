@@ -321,6 +321,7 @@ impl Field {
 
     /// Rich text (HTML), always rewritten by `cleaner` (feature `rich-text`).
     #[cfg(feature = "rich-text")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rich-text")))]
     pub fn rich_text(mut self, cleaner: super::rich::RichText) -> Field {
         self.check = Check::Rich(cleaner);
         self

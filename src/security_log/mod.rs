@@ -145,8 +145,12 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 
 pub use coalesce::Coalescer;
+#[cfg(feature = "rate-limit")]
 pub(crate) use coalesce::listened;
-pub(crate) use event::{Hex8, IpText};
+#[cfg(any(feature = "rate-limit", feature = "api-key"))]
+pub(crate) use event::Hex8;
+#[cfg(feature = "rate-limit")]
+pub(crate) use event::IpText;
 pub use event::{Malicious, SecurityEvent, TARGET};
 pub use future::ResponseFuture;
 pub use layer::SecurityLogLayer;
@@ -162,7 +166,6 @@ pub const REQUEST_TARGET: &str = "tower_shield::request";
 
 /// The default request-id header, `x-request-id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 
 /// 32 bits of the process's keyed hash of an identifier (a device or session id): enough to
 /// tell subjects apart in the logs and to match the rate limit's entries, useless to recover

@@ -1,17 +1,104 @@
-//! Scaffolding shared by the integration-test binaries: a `tracing` subscriber that keeps
-//! every event, and (in [`alloc`]) a counting global allocator. Each binary uses a subset.
+//! Scaffolding shared by the integration-test binaries: a `Config` from a list of variables,
+//! requests and the calls that send them, a `tracing` subscriber that keeps every event, and
+//! (in [`alloc`]) a counting global allocator. Each binary uses a subset.
 #![allow(dead_code)]
 
 pub mod alloc;
 
 use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+use tower::{Service, ServiceExt};
+#[cfg(feature = "env")]
+use tower_shield::{Config, ConfigError};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
+
+/// The configuration of exactly these (variable, value) pairs, as `Config::from_lookup` reads
+/// them.
+#[cfg(feature = "env")]
+pub fn try_config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    })
+}
+
+/// [`try_config`] of variables that must be accepted.
+#[cfg(feature = "env")]
+pub fn config(vars: &[(&str, &str)]) -> Config {
+    match try_config(vars) {
+        Ok(config) => config,
+        Err(e) => panic!("{vars:?} should be accepted, got: {e}"),
+    }
+}
+
+/// A request with an empty body from `peer` (its address in the extensions, as axum's
+/// `ConnectInfo` or hyper would put it), with these header fields.
+pub fn req(method: Method, path: &str, peer: &str, headers: &[(&str, &str)]) -> Request<String> {
+    let mut r = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        r = r.header(*name, *value);
+    }
+    let mut r = r.body(String::new()).unwrap();
+    r.extensions_mut()
+        .insert(peer.parse::<SocketAddr>().unwrap());
+    r
+}
+
+/// The response of a clone of `service` (clones share their state) to `req`.
+pub async fn send<S, R>(service: &S, req: R) -> S::Response
+where
+    S: Service<R> + Clone,
+    S::Error: fmt::Debug,
+{
+    service.clone().oneshot(req).await.unwrap()
+}
+
+/// The whole body of `res`.
+pub async fn body_bytes<B>(res: Response<B>) -> Bytes
+where
+    B: http_body::Body,
+    B::Error: fmt::Debug,
+{
+    res.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// The whole body of `res`, which must be UTF-8.
+pub async fn body<B>(res: Response<B>) -> String
+where
+    B: http_body::Body,
+    B::Error: fmt::Debug,
+{
+    String::from_utf8(body_bytes(res).await.to_vec()).unwrap()
+}
+
+/// The whole body of `res`, which must be JSON.
+pub async fn body_json<B>(res: Response<B>) -> serde_json::Value
+where
+    B: http_body::Body,
+    B::Error: fmt::Debug,
+{
+    serde_json::from_slice(&body_bytes(res).await).unwrap()
+}
+
+/// Runs `f` to its end on a new current-thread runtime (time and I/O enabled).
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
 
 /// One event as the subscriber saw it: its target and its fields in order, as
 /// (name, value) pairs.
@@ -89,14 +176,8 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
 }
 
 /// [`capture`] of a future, run to its end on a current-thread runtime.
-pub fn capture_async<F: std::future::Future>(f: F) -> (F::Output, Vec<Captured>) {
-    capture(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    })
+pub fn capture_async<F: Future>(f: F) -> (F::Output, Vec<Captured>) {
+    capture(|| block_on(f))
 }
 
 /// The captured events whose `event` field is `name`.
