@@ -124,6 +124,7 @@ fn cases(c: &mut Criterion) {
         .unwrap()
         .layer(handler());
     let theirs_strategy = strategy.clone();
+    let subjects = tower_shield::limiter::KeyHasher::random();
     let mut theirs = TraceLayer::new_for_http()
         .make_span_with(move |req: &Request<Body>| {
             tracing::info_span!(
@@ -141,7 +142,7 @@ fn cases(c: &mut Criterion) {
                 device_hash = ?req
                     .headers()
                     .get("x-device-id")
-                    .map(|v| subject_hash(v.as_bytes())),
+                    .map(|v| subject_hash(&subjects, v.as_bytes())),
             )
         })
         .on_request(())

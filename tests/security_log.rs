@@ -264,9 +264,10 @@ fn hostile_user_agents() -> Vec<Vec<u8>> {
 
 #[test]
 fn hostile_requests_log_one_span_one_completion_one_auth_event_and_no_secret() {
+    let subjects = tower_shield::limiter::KeyHasher::random();
     for ua in hostile_user_agents() {
         let (res, recs) = run(
-            builder(),
+            builder().subject_hasher(subjects),
             hostile_request(&ua),
             StatusCode::UNAUTHORIZED,
             None,
@@ -291,7 +292,10 @@ fn hostile_requests_log_one_span_one_completion_one_auth_event_and_no_secret() {
         }
         let device = span.get("device_hash").unwrap();
         assert_eq!(device.len(), 8);
-        assert_eq!(device, format!("{:08x}", subject_hash(b"device_123")));
+        assert_eq!(
+            device,
+            format!("{:08x}", subject_hash(&subjects, b"device_123"))
+        );
 
         let completed: Vec<_> = recs
             .iter()

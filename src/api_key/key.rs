@@ -344,8 +344,7 @@ fn decode_checksum(digits: &[u8]) -> Option<u64> {
 pub struct KeyDigest([u8; 32]);
 
 impl KeyDigest {
-    /// A digest from its 32 bytes (as [`Config::api_key_hashes`](crate::Config::api_key_hashes)
-    /// holds them).
+    /// A digest from its 32 bytes (an `API_KEY_HASHES` entry, hex-decoded).
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         KeyDigest(bytes)
     }

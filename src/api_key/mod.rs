@@ -337,7 +337,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
 
     /// How the client address is found (default: the peer address; see
     /// [`ClientIpStrategy`]). Behind a reverse proxy use
-    /// [`Config::client_ip_strategy`](crate::Config::client_ip_strategy), or every client is the proxy.
+    /// the configuration adapter's `client_ip_strategy`, or every client is the proxy.
     pub fn client_ip(mut self, strategy: ClientIpStrategy) -> Self {
         self.client_ip = strategy;
         self

@@ -11,7 +11,7 @@
 //! Which one a layer is comes from how it was built, never from the features compiled in:
 //! [`RateLimit::builder`](super::RateLimit::builder) makes an [`InMemory`] layer,
 //! [`RateLimitBuilder::redis`](super::RateLimitBuilder::redis) (feature `redis`) and
-//! [`Config::rate_limit_builder`](crate::Config::rate_limit_builder) make a [`Shareable`] one. The
+//! the configuration adapter (`Config::rate_limit_builder`) make a [`Shareable`] one. The
 //! configured layer is [`Shareable`] in every build: `REDIS_URL` chooses the store at run time,
 //! and a bound that appeared with the feature would break a crate that never asked for it once
 //! something else in its dependency graph turns `redis` on.

@@ -107,7 +107,7 @@ impl RateLimit {
 ///
 /// `B` is where the limits may be kept ([`backing`]): [`InMemory`] unless
 /// [`redis`](Self::redis) was called or the builder came from
-/// [`Config::rate_limit_builder`](crate::Config::rate_limit_builder).
+/// the configuration adapter (`Config::rate_limit_builder`).
 pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     store: Option<Arc<MemoryStore<C>>>,
     client_ip: ClientIpStrategy,

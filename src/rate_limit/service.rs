@@ -296,7 +296,7 @@ impl<C: Clock> Shared<C> {
                 target.name.as_str(),
                 target.scope.kind(),
                 Some(ip),
-                device.map(subject_hash),
+                device.map(|id| subject_hash(&self.keys, id)),
                 self.dry_run,
             )
             .emit_via(&self.events);
@@ -304,6 +304,7 @@ impl<C: Clock> Shared<C> {
         if self.dry_run {
             return Outcome::Limited(self.rate_headers(target, &decision));
         }
+        let device = device.map(|id| subject_hash(&self.keys, id));
         record(&self.monitor, &target.name, key, ip, &target.scope, device);
         let (remaining, t) = headers::remaining_and_t(&decision);
         let retry_after = decision.retry_after().map(headers::retry_after_secs);
@@ -427,12 +428,12 @@ fn record(
     key: Key,
     ip: IpAddr,
     scope: &Scope,
-    device: Option<&[u8]>,
+    device: Option<u32>,
 ) {
     monitor.record_refusal_of(policy, key, || match (scope, device) {
-        (Scope::Session(_) | Scope::Device(_), Some(id)) => {
+        (Scope::Session(_) | Scope::Device(_), Some(hash)) => {
             let mut label = *b"device:00000000";
-            label[7..].copy_from_slice(Hex8::new(subject_hash(id)).as_str().as_bytes());
+            label[7..].copy_from_slice(Hex8::new(hash).as_str().as_bytes());
             Label::Device(label)
         }
         (Scope::Global, _) => Label::Global,

@@ -57,4 +57,6 @@ pub(crate) struct Shared {
     pub(crate) max_field_len: usize,
     pub(crate) auth_events: bool,
     pub(crate) coalescer: Arc<Coalescer>,
+    /// Hashes device ids for the `device_hash` field.
+    pub(crate) subjects: crate::limiter::KeyHasher,
 }

@@ -103,8 +103,8 @@
 //!
 //! # Setting up `tracing-subscriber`
 //!
-//! This crate only emits; the subscriber decides the format. With `LOG_FORMAT`
-//! ([`Config::log_format`](crate::Config::log_format)): JSON is one object per line (field
+//! This crate only emits; the subscriber decides the format. With `LOG_FORMAT` (the
+//! reference server's choice): JSON is one object per line (field
 //! values are JSON-escaped, on top of this crate's own escaping), pretty is for people.
 //!
 //! ```
@@ -167,12 +167,12 @@ pub const REQUEST_TARGET: &str = "tower_shield::request";
 /// The default request-id header, `x-request-id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// 32 bits of the process's keyed hash of an identifier (a device or session id): enough to
-/// tell subjects apart in the logs and to match the rate limit's entries, useless to recover
-/// the id. The key is random per process.
-pub fn subject_hash(id: &[u8]) -> u32 {
-    static SUBJECTS: std::sync::OnceLock<KeyHasher> = std::sync::OnceLock::new();
-    (SUBJECTS.get_or_init(KeyHasher::random).hash(id).to_u128() >> 96) as u32
+/// 32 bits of `hasher`'s keyed hash of an identifier (a device or session id): enough to tell
+/// subjects apart in the logs, useless to recover the id. The log and the rate limit agree on
+/// a subject when they hash with the same hasher (the `Shield` gives the log the rate limit
+/// store's).
+pub fn subject_hash(hasher: &KeyHasher, id: &[u8]) -> u32 {
+    (hasher.hash(id).to_u128() >> 96) as u32
 }
 
 /// The request id of a request: put in its extensions by [`SecurityLog`] and echoed in the
@@ -313,6 +313,7 @@ pub struct SecurityLogBuilder {
     max_field_len: usize,
     auth_events: bool,
     coalescer: Option<Arc<Coalescer>>,
+    subjects: Option<KeyHasher>,
 }
 
 impl Default for SecurityLogBuilder {
@@ -325,6 +326,7 @@ impl Default for SecurityLogBuilder {
             max_field_len: escape::DEFAULT_MAX_LEN,
             auth_events: true,
             coalescer: None,
+            subjects: None,
         }
     }
 }
@@ -375,6 +377,15 @@ impl SecurityLogBuilder {
         self
     }
 
+    /// The keyed hash of the `device_hash` field (default: a random key of this layer's own).
+    /// Give it the rate limit store's hasher
+    /// ([`MemoryStore::key_hasher`](crate::limiter::MemoryStore::key_hasher)) so that a
+    /// device's hash in the request span and in the rate limit's events and monitor agree.
+    pub fn subject_hasher(mut self, hasher: KeyHasher) -> Self {
+        self.subjects = Some(hasher);
+        self
+    }
+
     /// The layer.
     ///
     /// # Errors
@@ -421,6 +432,7 @@ impl SecurityLogBuilder {
                 max_field_len: self.max_field_len,
                 auth_events: self.auth_events,
                 coalescer: self.coalescer.unwrap_or_default(),
+                subjects: self.subjects.unwrap_or_else(KeyHasher::random),
             }),
         })
     }

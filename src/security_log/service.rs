@@ -98,7 +98,7 @@ fn request_span<B>(
         .device_header
         .as_ref()
         .and_then(|name| single_identifier(headers, name))
-        .map(|id| Hex8::new(subject_hash(id)));
+        .map(|id| Hex8::new(subject_hash(&shared.subjects, id)));
     let device_hash = device.as_ref().map(Hex8::as_str);
     tracing::info_span!(
         target: "tower_shield::request",
