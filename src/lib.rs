@@ -61,7 +61,6 @@ mod header_map;
 mod host;
 #[cfg(any(feature = "rate-limit", feature = "security-log"))]
 mod identifier;
-#[cfg(any(feature = "rate-limit", feature = "secure-headers", feature = "cors"))]
 pub mod limiter;
 pub mod problem;
 #[cfg(feature = "rate-limit")]
