@@ -194,29 +194,17 @@ impl ShieldBuilder {
         }
         let security_log = errors.take(log.build());
         // The layers built here share the log layer's flood control (and its flushing).
-        let events = security_log.as_ref().map(|l| l.coalescer().clone());
+        let events = security_log
+            .as_ref()
+            .map_or_else(Default::default, |l| l.coalescer().clone());
         let secure_headers = headers.and_then(|b| errors.take(b.build()));
-        let cors = self.cors.and_then(|b| {
-            let b = match &events {
-                Some(e) => b.coalescer(e.clone()),
-                None => b,
-            };
-            errors.take(b.build())
-        });
-        let rate_limit = limits.and_then(|b| {
-            let b = match &events {
-                Some(e) => b.coalescer(e.clone()),
-                None => b,
-            };
-            errors.take(b.build())
-        });
-        let sanitizer = self.sanitizer.and_then(|b| {
-            let b = match &events {
-                Some(e) => b.coalescer(e.clone()),
-                None => b,
-            };
-            errors.take(b.build())
-        });
+        let cors = self
+            .cors
+            .and_then(|b| errors.take(b.coalescer(events.clone()).build()));
+        let rate_limit = limits.and_then(|b| errors.take(b.coalescer(events.clone()).build()));
+        let sanitizer = self
+            .sanitizer
+            .and_then(|b| errors.take(b.coalescer(events).build()));
         errors.finish(|| ())?;
         // Without errors, the log layer was built; the fallback error only keeps this total.
         let security_log = security_log
