@@ -17,7 +17,8 @@ pub enum StoreFailurePolicy {
 }
 
 impl StoreFailurePolicy {
-    pub(crate) const ALL: [StoreFailurePolicy; 3] = [
+    /// Every policy, in the order of the variants.
+    pub const ALL: [StoreFailurePolicy; 3] = [
         StoreFailurePolicy::FailClosed,
         StoreFailurePolicy::FailOpen,
         StoreFailurePolicy::Local,
