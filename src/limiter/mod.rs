@@ -37,7 +37,9 @@
 //!
 //! [GCRA]: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm
 
+mod backend;
 mod clock;
+mod either;
 mod failure;
 mod gcra;
 mod key;
@@ -47,13 +49,16 @@ mod redis;
 mod store;
 mod table;
 
+pub use backend::{Decisions, LimiterStore};
+pub(crate) use backend::tagged;
 pub use clock::{Clock, ManualClock, MonotonicClock, QuantaClock};
-pub use failure::StoreFailurePolicy;
+pub use failure::{StoreError, StoreFailurePolicy};
 pub use gcra::Decision;
 pub use key::{Key, KeyHasher, Namespace};
 pub use quota::Quota;
-#[cfg(all(feature = "redis", any(feature = "rate-limit", feature = "api-key")))]
+#[cfg(all(feature = "redis", feature = "api-key"))]
 pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
-pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder, StoreError};
+pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder};
+pub use either::{EitherFuture, EitherStore};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};
