@@ -211,11 +211,8 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
         .sanitizer(echotuner_input_rules())
         .build()?;
     // Idle keys are evicted on demand at the store's cap; the sweep gives memory back sooner.
-    if let Some(limiter) = shield.rate_limit() {
-        if let Err(error) = limiter
-            .store()
-            .spawn_sweeper(config.session_cleanup_interval())
-        {
+    if let Some(memory) = shield.rate_limit().and_then(|l| l.store().memory()) {
+        if let Err(error) = memory.spawn_sweeper(config.session_cleanup_interval()) {
             eprintln!("echotuner: no sweeper thread ({error}); idle keys are evicted on demand");
         }
     }
@@ -223,15 +220,15 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
     let limiter = shield.rate_limit();
     let keys = config.require_api_key_builder(config.key_store())?;
-    let keys = match limiter {
-        Some(l) => keys.limiter_store(l.store().clone()),
+    let keys = match limiter.and_then(|l| l.store().memory()) {
+        Some(memory) => keys.limiter_store(memory.clone()),
         None => keys,
     };
     // With REDIS_URL, the lockout is shared by every instance too, through the rate limit's
     // store (one connection, one circuit breaker, RATE_LIMIT_STORE_FAILURE for both).
     #[cfg(feature = "redis")]
-    let keys = match limiter.and_then(|l| l.redis_store()) {
-        Some((store, on_failure)) => keys.redis(store.clone(), on_failure),
+    let keys = match limiter.and_then(|l| l.store().redis()) {
+        Some(store) => keys.redis(store.clone(), store.on_failure()),
         None => match config.redis_url() {
             Some(url) => keys.redis(
                 tower_shield::limiter::RedisStore::open(url)?,

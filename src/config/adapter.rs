@@ -160,16 +160,9 @@ impl Config {
     #[cfg(feature = "rate-limit")]
     pub fn rate_limit_builder(
         &self,
-    ) -> Result<
-        Option<
-            crate::rate_limit::RateLimitBuilder<
-                crate::limiter::QuantaClock,
-                crate::rate_limit::Shareable,
-            >,
-        >,
-        ConfigError,
-    > {
-        use crate::limiter::MemoryStore;
+    ) -> Result<Option<crate::rate_limit::RateLimitBuilder<crate::limiter::EitherStore>>, ConfigError>
+    {
+        use crate::limiter::{EitherStore, MemoryStore};
         use crate::rate_limit::{Policy, RateLimit, Scope};
         use std::sync::Arc;
 
@@ -177,24 +170,21 @@ impl Config {
         if !self.rate_limit_enabled() {
             return Ok(None);
         }
+        let store = match redis {
+            #[cfg(feature = "redis")]
+            Some(store) => EitherStore::from(store),
+            #[cfg(not(feature = "redis"))]
+            Some(never) => match never {},
+            None => EitherStore::from(MemoryStore::builder().build()?),
+        };
         let builder = RateLimit::builder()
-            .store(Arc::new(MemoryStore::builder().build()?))
+            .store(Arc::new(store))
             .client_ip(self.client_ip_strategy()?)
             .policy(Policy::new("ip", self.rate_limit_quota(), Scope::ip()))
             .device_rotation(
                 self.max_devices_per_user(),
                 self.device_registration_timeout(),
-            )
-            .backed();
-        #[cfg(feature = "redis")]
-        let builder = match redis {
-            Some(store) => builder.redis(store, self.rate_limit_store_failure()),
-            None => builder,
-        };
-        #[cfg(not(feature = "redis"))]
-        if let Some(never) = redis {
-            match never {}
-        }
+            );
         Ok(Some(builder))
     }
 
@@ -215,6 +205,7 @@ impl Config {
         };
         crate::limiter::RedisStore::builder(url)
             .secret(secret)
+            .on_failure(self.rate_limit_store_failure())
             .build()
             .map(Some)
     }

@@ -56,9 +56,23 @@ impl From<Arc<MemoryStore>> for EitherStore {
     }
 }
 
+impl From<Arc<EitherStore>> for EitherStore {
+    fn from(store: Arc<EitherStore>) -> Self {
+        EitherStore::clone(&store)
+    }
+}
+
 impl From<MemoryStore> for EitherStore {
     fn from(store: MemoryStore) -> Self {
         EitherStore::Memory(Arc::new(store))
+    }
+}
+
+#[cfg(feature = "redis")]
+impl From<Arc<super::RedisStore>> for EitherStore {
+    fn from(store: Arc<super::RedisStore>) -> Self {
+        // Clones share the connection, breaker and counters.
+        EitherStore::Redis(super::RedisStore::clone(&store))
     }
 }
 

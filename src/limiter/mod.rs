@@ -49,9 +49,10 @@ mod redis;
 mod store;
 mod table;
 
-pub use backend::{Decisions, LimiterStore};
 pub(crate) use backend::tagged;
+pub use backend::{Decisions, LimiterStore};
 pub use clock::{Clock, ManualClock, MonotonicClock, QuantaClock};
+pub use either::{EitherFuture, EitherStore};
 pub use failure::{StoreError, StoreFailurePolicy};
 pub use gcra::Decision;
 pub use key::{Key, KeyHasher, Namespace};
@@ -60,5 +61,4 @@ pub use quota::Quota;
 pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
 pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder};
-pub use either::{EitherFuture, EitherStore};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

@@ -150,8 +150,8 @@ impl RedisStoreBuilder {
         let keys = self.keys.unwrap_or_else(KeyHasher::random);
         let fallback = MemoryStore::builder().key_hasher(keys).build()?;
         Ok(RedisStore {
+            on_failure: self.on_failure,
             inner: Arc::new(Inner {
-                on_failure: self.on_failure,
                 fallback,
                 episode: AtomicBool::new(false),
                 degraded_decisions: AtomicU64::new(0),
@@ -292,10 +292,10 @@ impl RedisStoreBuilder {
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
+    on_failure: StoreFailurePolicy,
 }
 
 struct Inner {
-    on_failure: StoreFailurePolicy,
     /// Decides under [`StoreFailurePolicy::Local`] while Redis cannot.
     fallback: MemoryStore,
     /// Whether a degraded episode is under way (and so has been logged).
@@ -680,7 +680,15 @@ impl RedisStore {
     /// What the store answers the layers while Redis cannot decide
     /// ([`RedisStoreBuilder::on_failure`]).
     pub fn on_failure(&self) -> StoreFailurePolicy {
-        self.inner.on_failure
+        self.on_failure
+    }
+
+    /// This store (its connection, breaker, fallback and counters shared) answering the
+    /// layers with `policy` while Redis cannot decide: one Redis for a rate limit that fails
+    /// closed and a lockout that decides locally, say.
+    pub fn with_failure_policy(mut self, policy: StoreFailurePolicy) -> Self {
+        self.on_failure = policy;
+        self
     }
 
     /// The in-memory store that decides under [`StoreFailurePolicy::Local`] while Redis
@@ -705,18 +713,23 @@ impl RedisStore {
 
     /// Counts an answer made without Redis and logs the first of an episode (one record per
     /// outage, not one per request); the policy's answer, `local` deciding it locally.
-    fn degraded<T>(&self, error: StoreError, open: T, local: impl FnOnce() -> T) -> Result<T, StoreError> {
+    fn degraded<T>(
+        &self,
+        error: StoreError,
+        open: T,
+        local: impl FnOnce() -> T,
+    ) -> Result<T, StoreError> {
         let inner = &self.inner;
         inner.degraded_decisions.fetch_add(1, Ordering::Relaxed);
         if !inner.episode.swap(true, Ordering::Relaxed) {
             #[cfg(feature = "security-log")]
             crate::security_log::SecurityEvent::rate_limit_store_degraded(
-                inner.on_failure.name(),
+                self.on_failure.name(),
                 error.to_string(),
             )
             .emit();
         }
-        match inner.on_failure {
+        match self.on_failure {
             StoreFailurePolicy::FailClosed => Err(StoreError::FailedClosed {
                 retry_after: inner.cool_down,
                 source: Box::new(error),
