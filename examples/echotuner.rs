@@ -220,22 +220,28 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     // with MAX_AUTH_ATTEMPTS / AUTH_ATTEMPT_TIMEOUT lockout counted in the limiter's store.
     let limiter = shield.rate_limit();
     let keys = config.require_api_key_builder(config.key_store())?;
-    let keys = match limiter.and_then(|l| l.store().memory()) {
-        Some(memory) => keys.limiter_store(memory.clone()),
-        None => keys,
-    };
     // With REDIS_URL, the lockout is shared by every instance too, through the rate limit's
     // store (one connection, one circuit breaker, RATE_LIMIT_STORE_FAILURE for both).
-    #[cfg(feature = "redis")]
-    let keys = match limiter.and_then(|l| l.store().redis()) {
-        Some(store) => keys.redis(store.clone(), store.on_failure()),
-        None => match config.redis_url() {
-            Some(url) => keys.redis(
-                tower_shield::limiter::RedisStore::open(url)?,
-                config.rate_limit_store_failure(),
+    let keys = match limiter {
+        Some(l) => keys.limiter_store(l.store().clone()),
+        #[cfg(feature = "redis")]
+        None if config.redis_url().is_some() => {
+            let url = config.redis_url().unwrap_or_default();
+            keys.limiter_store(std::sync::Arc::new(
+                tower_shield::limiter::EitherStore::from(
+                    tower_shield::limiter::RedisStore::builder(url)
+                        .on_failure(config.rate_limit_store_failure())
+                        .build()?,
+                ),
+            ))
+        }
+        None => keys.limiter_store(std::sync::Arc::new(
+            tower_shield::limiter::EitherStore::from(
+                tower_shield::limiter::MemoryStore::builder()
+                    .max_keys(100_000)
+                    .build()?,
             ),
-            None => keys,
-        },
+        )),
     };
     let keys = keys.build()?;
     let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);

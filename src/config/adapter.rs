@@ -244,8 +244,7 @@ impl Config {
     pub fn require_api_key_builder<K: crate::api_key::KeyStore>(
         &self,
         keys: K,
-    ) -> Result<crate::api_key::RequireApiKeyBuilder<K, crate::limiter::QuantaClock>, ConfigError>
-    {
+    ) -> Result<crate::api_key::RequireApiKeyBuilder<K>, ConfigError> {
         let prefix = crate::api_key::KeyPrefix::new(ECHOTUNER_KEY_PREFIX)?;
         Ok(crate::api_key::RequireApiKey::builder(prefix, keys)
             .lockout(self.max_auth_attempts(), self.auth_attempt_timeout())

@@ -57,8 +57,6 @@ pub use failure::{StoreError, StoreFailurePolicy};
 pub use gcra::Decision;
 pub use key::{Key, KeyHasher, Namespace};
 pub use quota::Quota;
-#[cfg(all(feature = "redis", feature = "api-key"))]
-pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
 pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

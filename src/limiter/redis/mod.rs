@@ -1,8 +1,5 @@
 //! The Redis store (feature `redis`): [`RedisStore`], the Lua script and the circuit breaker.
 
-// Only the API-key layer uses it; without it it would be dead code.
-#[cfg(feature = "api-key")]
-mod backend;
 mod breaker;
 mod script;
 
@@ -17,8 +14,6 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-#[cfg(feature = "api-key")]
-pub(crate) use self::backend::RedisBackend;
 use self::breaker::{Admit, Breaker, Transition};
 pub use self::script::GCRA_LUA;
 use self::script::{RawDecision, arguments, decode, evaluate_micros};
@@ -540,23 +535,6 @@ impl RedisStore {
             .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await?;
         decode(reply, checks)
-    }
-
-    /// What each check of `checks` (under the hash tag `tag`) would decide now, charging
-    /// nothing: one round trip, never the local denial cache. The API-key lockout reads both of
-    /// a client's buckets with it.
-    #[cfg_attr(not(feature = "api-key"), allow(dead_code))]
-    pub(crate) async fn peek_each(
-        &self,
-        tag: Key,
-        checks: &[Check<'_>],
-    ) -> Result<Vec<Decision>, StoreError> {
-        let (_, raws) = self.evaluate(tag, checks, false).await?;
-        Ok(raws
-            .iter()
-            .zip(checks)
-            .map(|(raw, check)| raw.into_decision(check.quota))
-            .collect())
     }
 
     /// A verdict from the local denial cache, when it alone proves a refusal.
