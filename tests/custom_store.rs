@@ -180,3 +180,51 @@ async fn a_store_that_cannot_decide_refuses_with_503() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "1");
 }
+
+#[tokio::test]
+async fn the_api_key_lockout_counts_and_locks_in_a_user_store() {
+    use tower_shield::api_key::{ApiKey, KeyPrefix, MemoryKeyStore, RequireApiKey};
+
+    let prefix = KeyPrefix::new("ech_").unwrap();
+    let good = ApiKey::generate(&prefix).unwrap();
+    let clock = ManualClock::new();
+    let store = Remote::new(&clock);
+    let layer = RequireApiKey::builder(
+        prefix.clone(),
+        MemoryKeyStore::from_digests([good.sha256()]),
+    )
+    .limiter_store(store.clone())
+    .lockout(2, Duration::from_secs(60))
+    .build()
+    .unwrap();
+    let app = layer.layer(service_fn(|_req: Request<String>| async {
+        Ok::<_, Infallible>(Response::new("ok".to_string()))
+    }));
+    let attempt = |key: &str| {
+        let mut req = from("192.0.2.7:1");
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        app.clone().oneshot(req)
+    };
+    let wrong = ApiKey::generate(&prefix).unwrap();
+
+    assert_eq!(
+        attempt(good.expose_secret()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        let res = attempt(wrong.expose_secret()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // locked out: even the good key is refused until the window has passed
+    let locked = attempt(good.expose_secret()).await.unwrap();
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers()["retry-after"], "60");
+    assert!(store.calls() >= 6, "every step asked the user's store");
+
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        attempt(good.expose_secret()).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
