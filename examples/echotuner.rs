@@ -85,7 +85,9 @@ use axum::response::Json;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower_shield::config::{LogFormat, echotuner_input_rules};
-use tower_shield::limiter::Quota;
+#[cfg(feature = "redis")]
+use tower_shield::limiter::RedisStore;
+use tower_shield::limiter::{EitherStore, MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
 use tower_shield::security_log;
 use tower_shield::{Config, ConfigError};
@@ -222,27 +224,19 @@ fn app(config: &Config) -> Result<Router, ConfigError> {
     let keys = config.require_api_key_builder(config.key_store())?;
     // With REDIS_URL, the lockout is shared by every instance too, through the rate limit's
     // store (one connection, one circuit breaker, RATE_LIMIT_STORE_FAILURE for both).
-    let keys = match limiter {
-        Some(l) => keys.limiter_store(l.store().clone()),
+    let store = match (limiter, config.redis_url()) {
+        (Some(l), _) => l.store().clone(),
         #[cfg(feature = "redis")]
-        None if config.redis_url().is_some() => {
-            let url = config.redis_url().unwrap_or_default();
-            keys.limiter_store(std::sync::Arc::new(
-                tower_shield::limiter::EitherStore::from(
-                    tower_shield::limiter::RedisStore::builder(url)
-                        .on_failure(config.rate_limit_store_failure())
-                        .build()?,
-                ),
-            ))
-        }
-        None => keys.limiter_store(std::sync::Arc::new(
-            tower_shield::limiter::EitherStore::from(
-                tower_shield::limiter::MemoryStore::builder()
-                    .max_keys(100_000)
-                    .build()?,
-            ),
+        (None, Some(url)) => Arc::new(EitherStore::from(
+            RedisStore::builder(url)
+                .on_failure(config.rate_limit_store_failure())
+                .build()?,
+        )),
+        _ => Arc::new(EitherStore::from(
+            MemoryStore::builder().max_keys(100_000).build()?,
         )),
     };
+    let keys = keys.limiter_store(store);
     let keys = keys.build()?;
     let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);
     Ok(routes().merge(admin).layer(shield))

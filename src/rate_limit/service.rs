@@ -589,22 +589,20 @@ where
                 match Pin::new(&mut answer).poll(&mut Context::from_waker(Waker::noop())) {
                     Poll::Ready(answer) => shared.answer(answer, list, matched.ip, matched.device),
                     Poll::Pending => {
-                        let waiting = Waiting {
-                            matched: list.to_vec(),
-                            ip: matched.ip,
-                            device: matched.device.map(Box::from),
-                            shared: self.shared.clone(),
-                            answer,
-                            // The service that was polled ready goes with the request; its
-                            // clone stays for the next call.
-                            inner: None,
-                            req: None,
-                        };
+                        let (matched, ip, device) =
+                            (list.to_vec(), matched.ip, matched.device.map(Box::from));
+                        // The service that was polled ready goes with the request; its clone
+                        // stays for the next call.
                         let clone = self.inner.clone();
-                        let inner = std::mem::replace(&mut self.inner, clone);
-                        let mut waiting = Box::new(waiting);
-                        waiting.inner = Some(inner);
-                        waiting.req = Some(req);
+                        let waiting = Box::new(Waiting {
+                            answer,
+                            matched,
+                            ip,
+                            device,
+                            shared: self.shared.clone(),
+                            inner: Some(std::mem::replace(&mut self.inner, clone)),
+                            req: Some(req),
+                        });
                         return ResponseFuture {
                             kind: Kind::Waiting { waiting },
                         };
