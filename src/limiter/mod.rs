@@ -38,7 +38,7 @@
 //! # One store trait
 //!
 //! The layers keep their limits in any [`LimiterStore`]: [`MemoryStore`] in this process,
-//! [`RedisStore`](RedisStore) (feature `redis`) shared by every instance, [`EitherStore`] for one chosen at
+//! [`RedisStore`] (feature `redis`) shared by every instance, [`EitherStore`] for one chosen at
 //! run time, or a store of your own. A store answers with a future; the in-memory one's is
 //! ready at once, so a layer on it decides synchronously, without allocating:
 //!

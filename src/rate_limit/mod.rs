@@ -134,7 +134,7 @@ impl<St: LimiterStore> RateLimitBuilder<St> {
     /// 503 problem+json with `Retry-After` (the store's circuit-breaker cool-down),
     /// `FailOpen` admits without `RateLimit` headers, `Local` decides with the store's
     /// in-memory fallback, each instance counting alone. Keys of session and device ids and
-    /// of policy names are hashed by the store's [`KeyHasher`](crate::limiter::KeyHasher):
+    /// of policy names are hashed by the store's [`KeyHasher`]:
     /// build every instance's store with one shared
     /// [`secret`](crate::limiter::RedisStoreBuilder::secret), or those limits are not shared.
     ///
