@@ -319,7 +319,7 @@ pin_project! {
     #[project = StepProj]
     enum Step<K: KeyStore, St: LimiterStore> {
         /// The look at the client's lock and failures.
-        Standing { peek: St::PeekFuture, client: Key, ip: IpAddr, examined: Option<Result<KeyDigest, Failed>> },
+        Standing { peek: St::PeekFuture, ip: IpAddr, examined: Option<Result<KeyDigest, Failed>> },
         /// The key's lookup.
         Lookup { #[pin] lookup: K::Lookup, digest: KeyDigest, ip: Option<IpAddr>, has_failures: bool },
         /// Forgetting the failures of a client whose key was accepted.
@@ -342,12 +342,7 @@ impl<K: KeyStore, St: LimiterStore> Step<K, St> {
     ) -> Poll<Result<Authenticated, Problem>> {
         loop {
             let next = match self.as_mut().project() {
-                StepProj::Standing {
-                    peek,
-                    client,
-                    ip,
-                    examined,
-                } => {
+                StepProj::Standing { peek, ip, examined } => {
                     let standing = match ready!(Pin::new(peek).poll(cx)) {
                         Ok(peeked) => match shared.lockout.as_ref() {
                             Some(l) => l.rules().standing(&peeked),
@@ -368,7 +363,6 @@ impl<K: KeyStore, St: LimiterStore> Step<K, St> {
                     if let Some(wait) = standing.locked_for {
                         return Poll::Ready(Err(shared.locked_out(*ip, wait)));
                     }
-                    let _ = client;
                     match examined.take() {
                         Some(Ok(digest)) => Step::Lookup {
                             lookup: shared.keys.lookup(&digest),
@@ -533,7 +527,6 @@ where
                 let client = shared.client_key(ip);
                 Step::Standing {
                     peek: lockout.store().peek_in(client, &lockout.rules().look()),
-                    client,
                     ip,
                     examined: Some(examined),
                 }
