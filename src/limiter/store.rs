@@ -119,8 +119,10 @@ impl Verdict {
     };
 
     /// Whether this is [`UNLIMITED`](Self::UNLIMITED).
+    #[inline]
     pub fn is_unlimited(&self) -> bool {
-        *self == Self::UNLIMITED
+        // Every quota has a burst of at least 1: only `UNLIMITED` has a limit of 0.
+        self.binding.limit() == 0
     }
 
     /// Whether every check was admitted (and all were charged).

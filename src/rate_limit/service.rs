@@ -386,7 +386,7 @@ impl<St: LimiterStore> Shared<St> {
 
     /// Asks the store about every matched policy at once, all-or-nothing, under the client's
     /// tag when every policy keys by the same client identity.
-    #[inline]
+    #[inline(always)]
     fn ask(&self, matched: &[(usize, Key)]) -> St::CheckFuture {
         // A key's state lives under the tag it is checked with, so a key must always get the
         // same tag. When every policy keys requests by one client identity, that identity is
@@ -417,7 +417,7 @@ impl<St: LimiterStore> Shared<St> {
     }
 
     /// What the store's answer means for the request.
-    #[inline]
+    #[inline(always)]
     fn answer(
         &self,
         answer: Result<Verdict, StoreError>,
@@ -547,7 +547,7 @@ fn device_identifier<'p>(
 /// The headers an admission adds (none when unlimited), or the response of a refusal.
 // Moved once, on the stack; boxing the response would allocate on every refusal.
 #[allow(clippy::result_large_err)]
-#[inline]
+#[inline(always)]
 fn settle<B>(outcome: Outcome) -> Result<Option<RateHeaders>, Response<ShieldBody<B>>> {
     match outcome {
         Outcome::Pass => Ok(None),
