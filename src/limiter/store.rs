@@ -169,6 +169,7 @@ impl<C: Clock> MemoryStoreBuilder<C> {
     }
 
     /// Hash with `keys` (a store standing in for another one shares its keys).
+    #[cfg_attr(not(any(feature = "redis", feature = "rate-limit")), allow(dead_code))]
     pub(crate) fn key_hasher(mut self, keys: KeyHasher) -> Self {
         self.keys = Some(keys);
         self
