@@ -85,7 +85,9 @@ use axum::response::Json;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tower_shield::config::{LogFormat, echotuner_input_rules};
-use tower_shield::limiter::Quota;
+#[cfg(feature = "redis")]
+use tower_shield::limiter::RedisStore;
+use tower_shield::limiter::{EitherStore, MemoryStore, Quota};
 use tower_shield::rate_limit::{Policy, RateLimitMonitor, Scope};
 use tower_shield::security_log::Coalescer;
 use tower_shield::{Config, ConfigError};
@@ -215,11 +217,8 @@ fn app(config: &Config) -> Result<(Router, Arc<Coalescer>), ConfigError> {
         .sanitizer(echotuner_input_rules())
         .build()?;
     // Idle keys are evicted on demand at the store's cap; the sweep gives memory back sooner.
-    if let Some(limiter) = shield.rate_limit() {
-        if let Err(error) = limiter
-            .store()
-            .spawn_sweeper(config.session_cleanup_interval())
-        {
+    if let Some(memory) = shield.rate_limit().and_then(|l| l.store().memory()) {
+        if let Err(error) = memory.spawn_sweeper(config.session_cleanup_interval()) {
             eprintln!("echotuner: no sweeper thread ({error}); idle keys are evicted on demand");
         }
     }
@@ -231,23 +230,21 @@ fn app(config: &Config) -> Result<(Router, Arc<Coalescer>), ConfigError> {
     let keys = config
         .require_api_key_builder(config.key_store())?
         .coalescer(events.clone());
-    let keys = match limiter {
-        Some(l) => keys.limiter_store(l.store().clone()),
-        None => keys,
-    };
     // With REDIS_URL, the lockout is shared by every instance too, through the rate limit's
     // store (one connection, one circuit breaker, RATE_LIMIT_STORE_FAILURE for both).
-    #[cfg(feature = "redis")]
-    let keys = match limiter.and_then(|l| l.redis_store()) {
-        Some((store, on_failure)) => keys.redis(store.clone(), on_failure),
-        None => match config.redis_url() {
-            Some(url) => keys.redis(
-                tower_shield::limiter::RedisStore::open(url)?,
-                config.rate_limit_store_failure(),
-            ),
-            None => keys,
-        },
+    let store = match (limiter, config.redis_url()) {
+        (Some(l), _) => l.store().clone(),
+        #[cfg(feature = "redis")]
+        (None, Some(url)) => Arc::new(EitherStore::from(
+            RedisStore::builder(url)
+                .on_failure(config.rate_limit_store_failure())
+                .build()?,
+        )),
+        _ => Arc::new(EitherStore::from(
+            MemoryStore::builder().max_keys(100_000).build()?,
+        )),
     };
+    let keys = keys.limiter_store(store);
     let keys = keys.build()?;
     let admin = admin(limiter.map(|l| l.monitor().clone())).route_layer(keys);
     Ok((routes().merge(admin).layer(shield), events))

@@ -19,7 +19,7 @@ use tower_shield::api_key::{
 };
 use tower_shield::client_ip::ClientIpStrategy;
 use tower_shield::config::SecretKey;
-use tower_shield::limiter::{Clock, ManualClock, MemoryStore};
+use tower_shield::limiter::{LimiterStore, ManualClock, MemoryStore};
 use tower_shield::problem::ShieldBody;
 
 mod common;
@@ -29,7 +29,7 @@ type Res = Response<ShieldBody<String>>;
 type App = tower::util::BoxCloneService<Request<String>, Res, Infallible>;
 
 /// The app behind the layer answers with the authenticated key id (and label).
-fn wrap<K: KeyStore, C: Clock>(layer: RequireApiKeyLayer<K, C>) -> App {
+fn wrap<K: KeyStore, St: LimiterStore>(layer: RequireApiKeyLayer<K, St>) -> App {
     let svc =
         ServiceBuilder::new()
             .layer(layer)
@@ -97,7 +97,7 @@ fn manual_layer<K: KeyStore>(
     max: u32,
     window: u64,
 ) -> (
-    RequireApiKeyLayer<K, ManualClock>,
+    RequireApiKeyLayer<K, MemoryStore<ManualClock>>,
     ManualClock,
     Arc<MemoryStore<ManualClock>>,
 ) {

@@ -14,8 +14,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tower::{ServiceBuilder, service_fn};
 use tower_shield::api_key::{
-    ApiKey, Authenticated, Failure, KeyPrefix, Lockout, MemoryKeyStore, RedisLockout,
-    RequireApiKey, RequireApiKeyLayer,
+    ApiKey, Authenticated, Failure, KeyPrefix, Lockout, MemoryKeyStore, RequireApiKey,
+    RequireApiKeyLayer,
 };
 use tower_shield::config::StoreFailurePolicy;
 use tower_shield::limiter::{Key, ManualClock, MemoryStore, RedisStore};
@@ -63,18 +63,18 @@ fn layer(
     on_failure: StoreFailurePolicy,
     max: u32,
     window: Duration,
-) -> RequireApiKeyLayer<Arc<MemoryKeyStore>> {
+) -> RequireApiKeyLayer<Arc<MemoryKeyStore>, RedisStore> {
     RequireApiKey::builder(
         KeyPrefix::new("ech_").unwrap(),
         Arc::new(MemoryKeyStore::from_digests([good.sha256()])),
     )
     .lockout(max, window)
-    .redis(store, on_failure)
+    .limiter_store(Arc::new(store.with_failure_policy(on_failure)))
     .build()
     .unwrap()
 }
 
-fn wrap(layer: RequireApiKeyLayer<Arc<MemoryKeyStore>>) -> App {
+fn wrap(layer: RequireApiKeyLayer<Arc<MemoryKeyStore>, RedisStore>) -> App {
     let svc =
         ServiceBuilder::new()
             .layer(layer)
@@ -295,9 +295,13 @@ async fn fail_closed_answers_503_while_redis_is_down_or_silent() {
             assert_eq!(res.headers()[header::RETRY_AFTER], "1");
             assert_eq!(problem_status(res).await, 503);
         }
-        assert_eq!(layer.degraded_decisions(), 4, "{url}");
+        assert_eq!(
+            layer.lockout().unwrap().store().degraded_decisions(),
+            4,
+            "{url}"
+        );
         assert!(
-            layer.lockout().unwrap().store().is_empty(),
+            layer.lockout().unwrap().store().fallback().is_empty(),
             "nothing counted locally"
         );
     }
@@ -328,8 +332,8 @@ async fn fail_open_verifies_keys_but_counts_no_failure_while_redis_is_down() {
     let res = timed(&app, bearer(peer, good.expose_secret())).await;
     assert_eq!(res.status(), StatusCode::OK);
     // each failure: the lock check and the count; the success: the lock check
-    assert_eq!(layer.degraded_decisions(), 11);
-    assert!(layer.lockout().unwrap().store().is_empty());
+    assert_eq!(layer.lockout().unwrap().store().degraded_decisions(), 11);
+    assert!(layer.lockout().unwrap().store().fallback().is_empty());
 }
 
 #[tokio::test]
@@ -372,9 +376,11 @@ async fn local_counts_in_memory_while_redis_is_down() {
     assert!(
         local
             .locked_for(client)
+            .await
+            .unwrap()
             .is_some_and(|wait| wait <= Duration::from_secs(60))
     );
-    assert!(layer.degraded_decisions() >= 6);
+    assert!(layer.lockout().unwrap().store().degraded_decisions() >= 6);
 }
 
 // ------------------------------------------------ the same decisions on Redis and in memory
@@ -413,7 +419,7 @@ fn close(a: Duration, b: Duration) -> bool {
 struct TooLate;
 
 /// One random trace of failures, successes and looks by a few clients, run on a `Lockout`
-/// with a manual clock and on a `RedisLockout` in real time; every outcome must agree.
+/// with a manual clock and on a `Lockout` on Redis in real time; every outcome must agree.
 async fn compare_trace(seed: u64, run: u32) -> Result<(), TooLate> {
     let mut rng = StdRng::seed_from_u64(seed);
     let clock = ManualClock::new();
@@ -426,8 +432,8 @@ async fn compare_trace(seed: u64, run: u32) -> Result<(), TooLate> {
         WINDOW,
     )
     .unwrap();
-    let redis = RedisLockout::new(
-        live(&prefix(&format!("trace{seed}.{run}"))),
+    let redis = Lockout::new(
+        Arc::new(live(&prefix(&format!("trace{seed}.{run}")))),
         MAX_ATTEMPTS,
         WINDOW,
     )
@@ -453,16 +459,16 @@ async fn compare_trace(seed: u64, run: u32) -> Result<(), TooLate> {
             let at = format!("seed {seed}, slot {slot}, client {c}, {op:?}");
             let seen = match op {
                 Op::Failure => Seen::Failures(
-                    memory.record_failure(client),
+                    memory.record_failure(client).await.unwrap(),
                     redis.record_failure(client).await.unwrap(),
                 ),
                 Op::Success => {
-                    memory.record_success(client);
+                    memory.record_success(client).await.unwrap();
                     redis.record_success(client).await.unwrap();
                     Seen::Nothing
                 }
                 Op::Look => Seen::Locks(
-                    memory.locked_for(client),
+                    memory.locked_for(client).await.unwrap(),
                     redis.locked_for(client).await.unwrap(),
                 ),
             };

@@ -20,7 +20,7 @@ type App = tower::util::BoxCloneService<
     Infallible,
 >;
 
-fn wrap(layer: RateLimitLayer<ManualClock>) -> App {
+fn wrap(layer: RateLimitLayer<MemoryStore<ManualClock>>) -> App {
     let svc =
         ServiceBuilder::new()
             .layer(layer)

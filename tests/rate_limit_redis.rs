@@ -5,16 +5,15 @@
 
 use std::convert::Infallible;
 use std::future::Ready;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use tower::{Layer, Service, service_fn};
 use tower_shield::config::StoreFailurePolicy;
-use tower_shield::limiter::{Key, QuantaClock, Quota, RedisStore};
+use tower_shield::limiter::{Key, LimiterStore, Quota, RedisStore};
 use tower_shield::problem::ShieldBody;
-use tower_shield::rate_limit::{
-    Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope, Shareable,
-};
+use tower_shield::rate_limit::{Policy, RateLimit, RateLimitBuilder, RateLimitLayer, Scope};
 
 mod common;
 use common::unique_prefix as prefix;
@@ -38,7 +37,7 @@ fn store(url: &str, prefix: &str) -> RedisStore {
 }
 
 /// 2 per 60 s per client IP on every route, and 3 per 60 s per device on `/generate`.
-fn policies<C: tower_shield::limiter::Clock>(builder: RateLimitBuilder<C>) -> RateLimitBuilder<C> {
+fn policies<St: LimiterStore>(builder: RateLimitBuilder<St>) -> RateLimitBuilder<St> {
     builder
         .policy(Policy::new(
             "ip",
@@ -55,12 +54,9 @@ fn policies<C: tower_shield::limiter::Clock>(builder: RateLimitBuilder<C>) -> Ra
         )
 }
 
-fn redis_layer(
-    store: RedisStore,
-    on_failure: StoreFailurePolicy,
-) -> RateLimitLayer<QuantaClock, Shareable> {
+fn redis_layer(store: RedisStore, on_failure: StoreFailurePolicy) -> RateLimitLayer<RedisStore> {
     policies(RateLimit::builder())
-        .redis(store, on_failure)
+        .store(Arc::new(store.with_failure_policy(on_failure)))
         .build()
         .unwrap()
 }
@@ -158,14 +154,13 @@ async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
         let json = body_json(res).await;
         assert_eq!(json["status"], 503);
     }
-    assert_eq!(layer.degraded_decisions(), 3);
+    assert_eq!(layer.store().degraded_decisions(), 3);
     // Not limited at all (exempt, no policy): Redis is not asked, nothing is degraded.
     let exempt = policies(RateLimit::builder())
         .exempt(Method::GET, "/health")
-        .redis(
-            store(DEAD, &prefix("closed")),
-            StoreFailurePolicy::FailClosed,
-        )
+        .store(Arc::new(
+            store(DEAD, &prefix("closed")).with_failure_policy(StoreFailurePolicy::FailClosed),
+        ))
         .build()
         .unwrap();
     let app = wrap(exempt.clone());
@@ -175,7 +170,7 @@ async fn fail_closed_answers_503_with_retry_after_while_redis_is_down() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(exempt.degraded_decisions(), 0);
+    assert_eq!(exempt.store().degraded_decisions(), 0);
 }
 
 #[tokio::test]
@@ -190,7 +185,7 @@ async fn fail_open_admits_without_rate_limit_headers_while_redis_is_down() {
         assert!(!res.headers().contains_key("ratelimit-policy"));
         assert_eq!(body_bytes(res).await, "ok");
     }
-    assert_eq!(layer.degraded_decisions(), 5);
+    assert_eq!(layer.store().degraded_decisions(), 5);
 }
 
 #[tokio::test]
@@ -209,8 +204,8 @@ async fn local_decides_with_the_in_memory_store_while_redis_is_down() {
     // another client has its own local budget
     let other = send(&app, device_req(Method::GET, "/x", "192.0.2.41:1", None)).await;
     assert_eq!(other.status(), StatusCode::OK);
-    assert_eq!(layer.degraded_decisions(), 4);
-    assert!(!layer.store().is_empty());
+    assert_eq!(layer.store().degraded_decisions(), 4);
+    assert!(!layer.store().fallback().is_empty());
 }
 
 #[tokio::test]
@@ -261,7 +256,9 @@ async fn each_client_of_a_single_identity_layer_has_a_hash_tag_of_its_own() {
     let layer = RateLimit::builder()
         .policy(Policy::new("ip", per_minute(10), Scope::ip()))
         .policy(Policy::new("auth", per_minute(5), Scope::ip()).on(Method::POST, "/auth"))
-        .redis(store(URL, &by_address), StoreFailurePolicy::FailClosed)
+        .store(Arc::new(
+            store(URL, &by_address).with_failure_policy(StoreFailurePolicy::FailClosed),
+        ))
         .build()
         .unwrap();
     let app = wrap(layer);

@@ -26,7 +26,9 @@ fn a_degraded_episode_is_logged_once() {
                 Quota::per_minute(2).unwrap(),
                 Scope::ip(),
             ))
-            .redis(store, StoreFailurePolicy::FailOpen)
+            .store(std::sync::Arc::new(
+                store.with_failure_policy(StoreFailurePolicy::FailOpen),
+            ))
             .build()
             .unwrap();
         let app = ServiceBuilder::new()
@@ -41,7 +43,7 @@ fn a_degraded_episode_is_logged_once() {
             let res = app.clone().oneshot(req).await.unwrap();
             assert_eq!(res.status(), 200);
         }
-        assert_eq!(layer.degraded_decisions(), 5);
+        assert_eq!(layer.store().degraded_decisions(), 5);
     });
     let degraded = common::named(&events, "rate_limit_store_degraded");
     assert_eq!(degraded.len(), 1, "{events:#?}");

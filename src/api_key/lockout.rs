@@ -1,17 +1,15 @@
 //! Auth-attempt lockout on the token-bucket core: failures are requests against a quota, in
-//! the in-memory store ([`Lockout`]) or in Redis ([`RedisLockout`], feature `redis`), with one
-//! set of rules for both.
+//! any [`LimiterStore`] (in memory, in Redis, or your own), with one set of rules.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, ConfigErrors};
-#[cfg(feature = "redis")]
-use crate::limiter::{Check, RedisStore, StoreError};
-use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, Quota};
+use crate::limiter::{Check, Decision, Key, LimiterStore, MemoryStore, Quota, StoreError, Verdict};
 
 /// Locks a client out after too many failed authentications (`MAX_AUTH_ATTEMPTS` within
-/// `AUTH_ATTEMPT_TIMEOUT`), with two token buckets of the shared [`MemoryStore`]:
+/// `AUTH_ATTEMPT_TIMEOUT`), with two token buckets of a [`LimiterStore`], which the rate
+/// limiter may share:
 ///
 /// - **failures**: burst `max_attempts`, one token back per `window`. Each failure takes a
 ///   token. `max_attempts` failures within `window` always empty it; failures at least
@@ -23,8 +21,13 @@ use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, 
 ///
 /// A success [resets](Lockout::record_success) the failure count (NIST SP 800-63B: "the
 /// verifier SHOULD disregard any previous failed attempts"). Nothing here runs a second
-/// algorithm or a background task: both buckets live in the store the rate limiter may share,
-/// under their own [`Namespace`]s.
+/// algorithm or a background task.
+///
+/// A client's buckets are the keys `api-key:failures` and `api-key:lock-out` (as ASCII
+/// bytes) under the client's [`Key`] as the tag (see [`LimiterStore`]): on Redis they live at
+/// `<prefix>v1:{<client as 32 hex digits>}:<bucket>`, in one Cluster slot, named alike by
+/// every instance with or without a shared secret. [`Key::from_ip`] (what
+/// [`RequireApiKey`](super::RequireApiKey) uses) is the same in every process.
 ///
 /// Limits worth knowing:
 ///
@@ -32,13 +35,14 @@ use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, 
 ///   a different key, so there is no account to count against. An attacker spread over many
 ///   addresses gets `max_attempts` guesses per address per window; with 256-bit keys that
 ///   buys nothing, and the lockout is there to stop noise and to make guessing visible.
-/// - At the store's key cap, entries closest to expiry are evicted first; a lock is a
+/// - At a [`MemoryStore`]'s key cap, entries closest to expiry are evicted first; a lock is a
 ///   far-future entry, so it is among the last to go, but a flood of new clients can still
 ///   push it out. Size `max_keys` for the expected number of clients.
-/// - The in-memory store is per process: behind several replicas each keeps its own counts.
-///   `RedisLockout` (feature `redis`) keeps the same two buckets in Redis, shared by all.
+/// - A [`MemoryStore`] is per process: behind several replicas each keeps its own counts; a
+///   [`RedisStore`](crate::limiter::RedisStore) (feature `redis`) shares them.
 ///
-/// Usable on its own, for a login handler:
+/// Every method answers with a future, ready at once on a [`MemoryStore`]. Usable on its
+/// own, for a login handler:
 ///
 /// ```
 /// use std::sync::Arc;
@@ -46,25 +50,26 @@ use crate::limiter::{Clock, Decision, Key, MemoryStore, Namespace, QuantaClock, 
 /// use tower_shield::api_key::{Failure, Lockout};
 /// use tower_shield::limiter::{Key, ManualClock, MemoryStore};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let clock = ManualClock::new();
 /// let store = Arc::new(MemoryStore::builder().clock(clock.clone()).build()?);
 /// let lockout = Lockout::new(store, 3, Duration::from_secs(300))?;
 /// let client = Key::from_ip("203.0.113.9".parse()?);
 ///
-/// assert_eq!(lockout.record_failure(client), Failure::Counted { remaining: 2 });
-/// assert_eq!(lockout.record_failure(client), Failure::Counted { remaining: 1 });
-/// assert_eq!(lockout.record_failure(client), Failure::Locked(Duration::from_secs(300)));
-/// assert_eq!(lockout.locked_for(client), Some(Duration::from_secs(300)));
+/// assert_eq!(lockout.record_failure(client).await?, Failure::Counted { remaining: 2 });
+/// assert_eq!(lockout.record_failure(client).await?, Failure::Counted { remaining: 1 });
+/// assert_eq!(lockout.record_failure(client).await?, Failure::Locked(Duration::from_secs(300)));
+/// assert_eq!(lockout.locked_for(client).await?, Some(Duration::from_secs(300)));
 ///
 /// clock.advance(Duration::from_secs(300));
-/// assert_eq!(lockout.locked_for(client), None);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// assert_eq!(lockout.locked_for(client).await?, None);
+/// # Ok(())
+/// # }
 /// ```
-pub struct Lockout<C: Clock = QuantaClock> {
-    store: Arc<MemoryStore<C>>,
+pub struct Lockout<St = MemoryStore> {
+    store: Arc<St>,
     rules: Rules,
-    failures_ns: Namespace,
-    lock_ns: Namespace,
 }
 
 /// What a failed attempt did to the client's standing.
@@ -77,14 +82,24 @@ pub enum Failure {
     },
     /// This failure locked the client out for this long.
     Locked(Duration),
+    /// Not counted: the store admits without limits now (a Redis store that fails open while
+    /// Redis cannot answer).
+    NotCounted,
 }
 
-/// The two quotas of a lockout and how their decisions read, whichever store holds them: the
-/// one place the lockout's logic lives.
+/// The bucket names inside a client's tag. Fixed values rather than namespaces: a namespace
+/// is hashed under the store's secret, and every instance must name a client's buckets alike
+/// with or without a shared secret. The bytes are ASCII, so the names read in the key's hex
+/// (`…:6170692d6b65793a6661696c75726573`).
+pub(crate) const FAILURES: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:failures"));
+pub(crate) const LOCK: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:lock-out"));
+
+/// The two quotas of a lockout and how their decisions read: the one place the lockout's
+/// logic lives.
 #[derive(Clone, Copy, Debug)]
-struct Rules {
-    failures: Quota,
-    lock: Quota,
+pub(crate) struct Rules {
+    pub(crate) failures: Quota,
+    pub(crate) lock: Quota,
     max_attempts: u32,
     window: Duration,
 }
@@ -115,7 +130,7 @@ impl Rules {
     }
 
     /// The lock's wait, from a look (cost 1, nothing charged) at the lock bucket.
-    fn lock_wait(&self, peek: Decision) -> Option<Duration> {
+    pub(crate) fn lock_wait(&self, peek: Decision) -> Option<Duration> {
         if peek.is_allowed() {
             None
         } else {
@@ -123,150 +138,51 @@ impl Rules {
         }
     }
 
+    /// What one look at both buckets found: the lock, and whether there are failures to
+    /// forget.
+    pub(crate) fn standing(&self, peeked: &crate::limiter::Decisions) -> Standing {
+        Standing {
+            locked_for: peeked.get(0).and_then(|lock| self.lock_wait(lock)),
+            has_failures: peeked
+                .get(1)
+                .is_some_and(|failures| !failures.reset_after().is_zero()),
+        }
+    }
+
     /// The outcome of a failure the failures bucket absorbed, or `None` when it took the last
     /// token (or found none): then the lock is to be taken and the failures forgotten.
-    fn counted(&self, failures: Decision) -> Option<Failure> {
+    pub(crate) fn counted(&self, failures: Verdict) -> Option<Failure> {
+        if failures.is_unlimited() {
+            return Some(Failure::NotCounted);
+        }
+        let failures = failures.binding;
         (failures.is_allowed() && failures.remaining() > 0).then(|| Failure::Counted {
             remaining: failures.remaining(),
         })
     }
 
     /// The outcome of taking the lock token.
-    fn locked(&self, lock: Decision) -> Failure {
-        if lock.is_allowed() {
+    pub(crate) fn locked(&self, lock: Verdict) -> Failure {
+        if lock.is_unlimited() {
+            Failure::NotCounted
+        } else if lock.binding.is_allowed() {
             Failure::Locked(self.window)
         } else {
             // A concurrent failure locked it first; report what is left of that lock.
-            Failure::Locked(lock.retry_after().unwrap_or(self.window))
+            Failure::Locked(lock.binding.retry_after().unwrap_or(self.window))
         }
     }
-}
 
-impl<C: Clock> Lockout<C> {
-    /// A lockout after `max_attempts` failures within `window`, lasting `window`, kept in
-    /// `store`. Both must be non-zero (problems named `MAX_AUTH_ATTEMPTS` and
-    /// `AUTH_ATTEMPT_TIMEOUT`).
-    pub fn new(
-        store: Arc<MemoryStore<C>>,
-        max_attempts: u32,
-        window: Duration,
-    ) -> Result<Self, ConfigError> {
-        let keys = *store.key_hasher();
-        Ok(Lockout {
-            store,
-            rules: Rules::new(max_attempts, window)?,
-            failures_ns: keys.namespace("tower-shield/api-key/failures"),
-            lock_ns: keys.namespace("tower-shield/api-key/lock"),
-        })
-    }
-
-    /// How much longer `client` is locked out, or `None` when it is not. Charges nothing.
-    pub fn locked_for(&self, client: Key) -> Option<Duration> {
-        let lock_key = client.in_namespace(&self.lock_ns);
-        self.rules
-            .lock_wait(self.store.peek(lock_key, &self.rules.lock, 1))
-    }
-
-    /// Counts a failed attempt of `client`, locking it out when it was the last one allowed.
-    pub fn record_failure(&self, client: Key) -> Failure {
-        let failures_key = client.in_namespace(&self.failures_ns);
-        let failures = self.store.check(failures_key, &self.rules.failures);
-        if let Some(counted) = self.rules.counted(failures) {
-            return counted;
-        }
-        let lock_key = client.in_namespace(&self.lock_ns);
-        let lock = self.store.check(lock_key, &self.rules.lock);
-        self.store.reset(failures_key);
-        self.rules.locked(lock)
-    }
-
-    /// Forgets the failures of `client` after a success.
-    pub fn record_success(&self, client: Key) {
-        self.store.reset(client.in_namespace(&self.failures_ns));
-    }
-
-    /// The failures allowed within the window.
-    pub fn max_attempts(&self) -> u32 {
-        self.rules.max_attempts
-    }
-
-    /// The window, which is also how long a lock lasts.
-    pub fn window(&self) -> Duration {
-        self.rules.window
-    }
-
-    /// The store the counts live in.
-    pub fn store(&self) -> &Arc<MemoryStore<C>> {
-        &self.store
+    /// The look at both buckets: the lock (cost 1) and the failures (cost 0).
+    pub(crate) fn look(&self) -> [Check<'_>; 2] {
+        [
+            Check::new(LOCK, &self.lock),
+            Check::new(FAILURES, &self.failures).cost(0),
+        ]
     }
 }
 
-impl<C: Clock> std::fmt::Debug for Lockout<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lockout")
-            .field("max_attempts", &self.rules.max_attempts)
-            .field("window", &self.rules.window)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The bucket names inside a client's hash tag on Redis. Fixed values rather than
-/// [`Namespace`]s: a namespace is hashed under the store's secret, and every instance must
-/// name a client's buckets alike with or without a shared secret. The bytes are
-/// ASCII, so the names read in the key's hex (`…:6170692d6b65793a6661696c75726573`).
-#[cfg(feature = "redis")]
-const FAILURES: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:failures"));
-#[cfg(feature = "redis")]
-const LOCK: Key = Key::from_u128(u128::from_be_bytes(*b"api-key:lock-out"));
-
-/// The [`Lockout`] on a [`RedisStore`] (feature `redis`): the same two buckets, the same
-/// decisions, shared by every instance that uses the same Redis and key prefix. A client
-/// locked out through one instance is locked out on all of them.
-///
-/// A client's buckets live under its own hash tag, at
-/// `<prefix>v1:{<client as 32 hex digits>}:<bucket>` (see
-/// [`RedisStore::redis_key`]), so both share one Redis Cluster slot. Their names do not
-/// depend on the store's secret, but the client's [`Key`] must: [`Key::from_ip`] (what
-/// [`RequireApiKey`](super::RequireApiKey) uses) is the same in every process, a hashed
-/// identifier only under a shared secret.
-///
-/// Every call is one Redis round trip (`EVALSHA` of the GCRA script, or `DEL`), except the
-/// failure that locks: it takes the lock and forgets the failures, three round trips. Calls
-/// fail with [`StoreError`] after the store's timeout, or at once while its circuit breaker is
-/// open; what to do then is the caller's choice ([`RequireApiKeyBuilder::redis`] makes it with
-/// a [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)).
-///
-/// [`RequireApiKeyBuilder::redis`]: super::RequireApiKeyBuilder::redis
-///
-/// ```no_run
-/// use std::net::IpAddr;
-/// use std::time::Duration;
-/// use tower_shield::api_key::{Failure, RedisLockout};
-/// use tower_shield::limiter::{Key, RedisStore};
-///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let store = RedisStore::builder("redis://127.0.0.1:6379/").key_prefix("app:").build()?;
-/// let lockout = RedisLockout::new(store, 3, Duration::from_secs(300))?;
-/// let client = Key::from_ip("203.0.113.9".parse::<IpAddr>()?);
-///
-/// if lockout.locked_for(client).await?.is_none() {
-///     // … a failed login:
-///     if let Failure::Locked(wait) = lockout.record_failure(client).await? {
-///         println!("locked out for {wait:?}");
-///     }
-/// }
-/// # Ok(()) }
-/// ```
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-#[derive(Clone)]
-pub struct RedisLockout {
-    store: RedisStore,
-    rules: Rules,
-}
-
-/// What one look at a client's two buckets on Redis found.
-#[cfg(feature = "redis")]
+/// What one look at a client's two buckets found.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Standing {
     /// How much longer the client is locked out.
@@ -275,16 +191,12 @@ pub(crate) struct Standing {
     pub(crate) has_failures: bool,
 }
 
-#[cfg(feature = "redis")]
-impl RedisLockout {
+impl<St: LimiterStore> Lockout<St> {
     /// A lockout after `max_attempts` failures within `window`, lasting `window`, kept in
-    /// `store`; the same settings and problems as [`Lockout::new`]. Does not connect.
-    pub fn new(
-        store: RedisStore,
-        max_attempts: u32,
-        window: Duration,
-    ) -> Result<Self, ConfigError> {
-        Ok(RedisLockout {
+    /// `store`. Both must be non-zero (problems named `MAX_AUTH_ATTEMPTS` and
+    /// `AUTH_ATTEMPT_TIMEOUT`).
+    pub fn new(store: Arc<St>, max_attempts: u32, window: Duration) -> Result<Self, ConfigError> {
+        Ok(Lockout {
             store,
             rules: Rules::new(max_attempts, window)?,
         })
@@ -292,45 +204,29 @@ impl RedisLockout {
 
     /// How much longer `client` is locked out, or `None` when it is not. Charges nothing.
     pub async fn locked_for(&self, client: Key) -> Result<Option<Duration>, StoreError> {
-        Ok(self.standing(client).await?.locked_for)
-    }
-
-    /// The lock and whether there are failures to forget, in one round trip: what the layer
-    /// asks before each attempt, so that a success costs no second round trip unless the
-    /// client has failures to forget.
-    pub(crate) async fn standing(&self, client: Key) -> Result<Standing, StoreError> {
-        let checks = [
-            Check::new(LOCK, &self.rules.lock),
-            Check::new(FAILURES, &self.rules.failures).cost(0),
-        ];
-        match self.store.peek_each(client, &checks).await?[..] {
-            [lock, failures] => Ok(Standing {
-                locked_for: self.rules.lock_wait(lock),
-                has_failures: !failures.reset_after().is_zero(),
-            }),
-            _ => Err(StoreError::Protocol(
-                "one decision per bucket expected".into(),
-            )),
-        }
+        let peeked = self.store.peek_in(client, &self.rules.look()).await?;
+        Ok(self.rules.standing(&peeked).locked_for)
     }
 
     /// Counts a failed attempt of `client`, locking it out when it was the last one allowed.
     pub async fn record_failure(&self, client: Key) -> Result<Failure, StoreError> {
-        let failures = self.check(client, FAILURES, &self.rules.failures).await?;
+        let failures = [Check::new(FAILURES, &self.rules.failures)];
+        let failures = self.store.check_in(client, &failures).await?;
         if let Some(counted) = self.rules.counted(failures) {
             return Ok(counted);
         }
-        let lock = self.check(client, LOCK, &self.rules.lock).await?;
+        let lock = [Check::new(LOCK, &self.rules.lock)];
+        let lock = self.store.check_in(client, &lock).await?;
         // The lock is in force whatever happens next, so it is the answer even if forgetting
-        // the failures fails (Redis gone between the calls): failures left standing only make
-        // the first failure after the lock lock again, the strict side.
-        let _ = self.store.reset_tagged(client, FAILURES).await;
+        // the failures fails: failures left standing only make the first failure after the
+        // lock lock again, the strict side.
+        let _ = self.store.reset_in(client, FAILURES).await;
         Ok(self.rules.locked(lock))
     }
 
     /// Forgets the failures of `client` after a success.
     pub async fn record_success(&self, client: Key) -> Result<(), StoreError> {
-        self.store.reset_tagged(client, FAILURES).await.map(drop)
+        self.store.reset_in(client, FAILURES).await.map(drop)
     }
 
     /// The failures allowed within the window.
@@ -344,24 +240,21 @@ impl RedisLockout {
     }
 
     /// The store the counts live in.
-    pub fn store(&self) -> &RedisStore {
+    pub fn store(&self) -> &Arc<St> {
         &self.store
     }
 
-    async fn check(&self, client: Key, bucket: Key, quota: &Quota) -> Result<Decision, StoreError> {
-        let check = [Check::new(bucket, quota)];
-        Ok(self.store.check_all_tagged(client, &check).await?.binding)
+    pub(crate) fn rules(&self) -> &Rules {
+        &self.rules
     }
 }
 
-#[cfg(feature = "redis")]
-impl std::fmt::Debug for RedisLockout {
+impl<St> std::fmt::Debug for Lockout<St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLockout")
+        f.debug_struct("Lockout")
             .field("max_attempts", &self.rules.max_attempts)
             .field("window", &self.rules.window)
-            .field("store", &self.store)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -370,7 +263,16 @@ mod tests {
     use super::*;
     use crate::limiter::ManualClock;
 
-    fn lockout(max: u32, secs: u64) -> (Lockout<ManualClock>, ManualClock) {
+    /// The answer of a future that is ready at once, as every answer of a `MemoryStore` is.
+    fn now<T>(future: impl Future<Output = Result<T, StoreError>>) -> T {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(Ok(value)) => value,
+            _ => panic!("a memory store answers at once"),
+        }
+    }
+
+    fn lockout(max: u32, secs: u64) -> (Lockout<MemoryStore<ManualClock>>, ManualClock) {
         let clock = ManualClock::new();
         let store = Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
         (
@@ -384,20 +286,23 @@ mod tests {
         let (l, clock) = lockout(5, 300);
         let c = Key::from_u128(0xc);
         for i in 0..4 {
-            assert_eq!(l.record_failure(c), Failure::Counted { remaining: 4 - i });
+            assert_eq!(
+                now(l.record_failure(c)),
+                Failure::Counted { remaining: 4 - i }
+            );
             clock.advance(Duration::from_secs(70));
         }
         // the fifth failure, 280 s after the first
         assert_eq!(
-            l.record_failure(c),
+            now(l.record_failure(c)),
             Failure::Locked(Duration::from_secs(300))
         );
         clock.advance(Duration::from_secs(299));
-        assert_eq!(l.locked_for(c), Some(Duration::from_secs(1)));
+        assert_eq!(now(l.locked_for(c)), Some(Duration::from_secs(1)));
         clock.advance(Duration::from_secs(1));
-        assert_eq!(l.locked_for(c), None);
+        assert_eq!(now(l.locked_for(c)), None);
         // after the lock the count starts over
-        assert_eq!(l.record_failure(c), Failure::Counted { remaining: 4 });
+        assert_eq!(now(l.record_failure(c)), Failure::Counted { remaining: 4 });
     }
 
     #[test]
@@ -405,7 +310,7 @@ mod tests {
         let (l, clock) = lockout(2, 60);
         let c = Key::from_u128(0xc);
         for _ in 0..20 {
-            assert_eq!(l.record_failure(c), Failure::Counted { remaining: 1 });
+            assert_eq!(now(l.record_failure(c)), Failure::Counted { remaining: 1 });
             clock.advance(Duration::from_secs(60));
         }
     }
@@ -414,12 +319,12 @@ mod tests {
     fn success_resets_and_clients_are_separate() {
         let (l, _clock) = lockout(2, 60);
         let (a, b) = (Key::from_u128(0xa), Key::from_u128(0xb));
-        assert_eq!(l.record_failure(a), Failure::Counted { remaining: 1 });
-        l.record_success(a);
-        assert_eq!(l.record_failure(a), Failure::Counted { remaining: 1 });
-        assert!(matches!(l.record_failure(a), Failure::Locked(_)));
-        assert!(l.locked_for(a).is_some());
-        assert_eq!(l.locked_for(b), None);
+        assert_eq!(now(l.record_failure(a)), Failure::Counted { remaining: 1 });
+        now(l.record_success(a));
+        assert_eq!(now(l.record_failure(a)), Failure::Counted { remaining: 1 });
+        assert!(matches!(now(l.record_failure(a)), Failure::Locked(_)));
+        assert!(now(l.locked_for(a)).is_some());
+        assert_eq!(now(l.locked_for(b)), None);
     }
 
     #[test]

@@ -38,9 +38,9 @@
 //! Every malformed, unknown, revoked or expired key counts as a failed attempt of the client
 //! (its address, IPv6 grouped by /64). `MAX_AUTH_ATTEMPTS` failures within
 //! `AUTH_ATTEMPT_TIMEOUT` lock the client out for `AUTH_ATTEMPT_TIMEOUT`; a success resets
-//! the count. The lockout ([`Lockout`]) is two token buckets in the same
-//! [`MemoryStore`] the rate limiter uses, and the store can be
-//! shared with it; or, behind several instances, in Redis (see
+//! the count. The lockout ([`Lockout`]) is two token buckets in a
+//! [`LimiterStore`], a [`MemoryStore`] of its own by default; the store can be the rate
+//! limiter's, and, behind several instances, in Redis (see
 //! [below](#behind-several-instances-the-lockout-on-redis)).
 //!
 //! Every attempt emits one `tracing` event with target `tower_shield::security`,
@@ -104,16 +104,17 @@
 //!
 //! Each instance's in-memory lockout counts alone, so behind a load balancer a client gets
 //! `MAX_AUTH_ATTEMPTS` guesses per instance. With feature `redis`,
-//! [`RequireApiKeyBuilder::redis`] keeps the same two buckets, with the same decisions, in a
-//! [`RedisStore`](crate::limiter::RedisStore) (`RedisLockout`): every instance on the same
+//! [`RequireApiKeyBuilder::limiter_store`] given a [`RedisStore`](crate::limiter::RedisStore)
+//! keeps the same two buckets, with the same decisions, in Redis: every instance on the same
 //! Redis and key prefix shares one count and one lock per client, and the store can be the
 //! rate limiter's. The bucket names do not depend on the store's secret.
 //!
-//! While Redis cannot answer, the [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy)
-//! decides: `fail-closed` answers 503 problem+json, `fail-open` still verifies keys but
-//! counts nothing, `local` counts in the in-memory lockout until Redis answers again; the
-//! store's timeout and circuit breaker keep every attempt short, and one
-//! `rate_limit_store_degraded` event is logged per episode.
+//! While Redis cannot answer, the store's
+//! [`StoreFailurePolicy`](crate::limiter::StoreFailurePolicy) decides: `fail-closed` answers
+//! 503 problem+json, `fail-open` still verifies keys but counts nothing, `local` counts in the
+//! store's in-memory fallback until Redis answers again; the store's timeout and circuit
+//! breaker keep every attempt short, and the store logs one `rate_limit_store_degraded` event
+//! per episode.
 //!
 //! Every attempt, a valid key included, then costs one Redis round trip (an `EVALSHA` that
 //! reads the lock and the failure count together) before the key is checked, since a
@@ -124,20 +125,21 @@
 //! ```no_run
 //! # #[cfg(feature = "redis")]
 //! # fn build() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use tower_shield::api_key::{KeyPrefix, MemoryKeyStore, RequireApiKey};
-//! use tower_shield::config::StoreFailurePolicy;
-//! use tower_shield::limiter::RedisStore;
+//! use tower_shield::limiter::{RedisStore, StoreFailurePolicy};
 //!
 //! // Validates the URL only: start-up does not need Redis to be up.
 //! let store = RedisStore::builder("redis://127.0.0.1:6379/")
 //!     .key_prefix("echotuner:")
+//!     .on_failure(StoreFailurePolicy::Local)
 //!     .build()?;
 //! let layer = RequireApiKey::builder(KeyPrefix::new("ech_")?, MemoryKeyStore::new())
 //!     .lockout(5, Duration::from_secs(300))
-//!     .redis(store, StoreFailurePolicy::Local)
+//!     .limiter_store(Arc::new(store))
 //!     .build()?;
-//! assert!(layer.redis_lockout().is_some());
+//! assert!(layer.lockout().is_some());
 //! # Ok(()) }
 //! ```
 
@@ -158,9 +160,6 @@ pub use key::{
     ParseError,
 };
 pub use layer::RequireApiKeyLayer;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use lockout::RedisLockout;
 pub use lockout::{Failure, Lockout};
 pub use service::{RequireApiKeyService, ResponseFuture, X_API_KEY};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, MemoryKeyStore};
@@ -168,7 +167,7 @@ pub use store::{KeyRecord, KeyStore, KeyStoreError, MemoryKeyStore};
 use crate::SecretKey;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, MemoryStore, QuantaClock};
+use crate::limiter::{LimiterStore, MemoryStore};
 use crate::security_log::Coalescer;
 use layer::Shared;
 
@@ -200,47 +199,43 @@ impl RequireApiKey {
     /// lockout after 5 failures within 300 s (the guide's `MAX_AUTH_ATTEMPTS` and
     /// `AUTH_ATTEMPT_TIMEOUT`), the peer address as the client with IPv6 grouped by /64, a
     /// lockout store of its own, realm `api`.
-    pub fn builder<K: KeyStore>(
-        prefix: KeyPrefix,
-        keys: K,
-    ) -> RequireApiKeyBuilder<K, QuantaClock> {
+    pub fn builder<K: KeyStore>(prefix: KeyPrefix, keys: K) -> RequireApiKeyBuilder<K> {
         RequireApiKeyBuilder {
             keys,
             prefix,
             hasher: KeyHasher::sha256(),
             lockout: Some((5, Duration::from_secs(300))),
-            store: None,
+            store: MemoryStore::builder()
+                .max_keys(100_000)
+                .build()
+                .map(Arc::new),
             client_ip: ClientIpStrategy::peer(),
             ipv6_prefix: Ipv6Grouping::DEFAULT_PREFIX_LEN,
             realm: Cow::Borrowed("api"),
             coalescer: None,
-            #[cfg(feature = "redis")]
-            redis: None,
             errors: ConfigErrors::default(),
         }
     }
 }
 
 /// Builds a [`RequireApiKeyLayer`]; [`build`](Self::build) reports every problem at once.
-pub struct RequireApiKeyBuilder<K, C: Clock> {
+///
+/// `St` is the store the lockout is kept in: a [`MemoryStore`] of its own unless
+/// [`limiter_store`](Self::limiter_store) gives one.
+pub struct RequireApiKeyBuilder<K, St = MemoryStore> {
     keys: K,
     prefix: KeyPrefix,
     hasher: KeyHasher,
     lockout: Option<(u32, Duration)>,
-    store: Option<Arc<MemoryStore<C>>>,
+    store: Result<Arc<St>, ConfigError>,
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
     realm: Cow<'static, str>,
     coalescer: Option<Arc<Coalescer>>,
-    #[cfg(feature = "redis")]
-    redis: Option<(
-        crate::limiter::RedisStore,
-        crate::limiter::StoreFailurePolicy,
-    )>,
     errors: ConfigErrors,
 }
 
-impl<K, C: Clock> std::fmt::Debug for RequireApiKeyBuilder<K, C> {
+impl<K, St> std::fmt::Debug for RequireApiKeyBuilder<K, St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireApiKeyBuilder")
             .field("prefix", &self.prefix)
@@ -253,7 +248,7 @@ impl<K, C: Clock> std::fmt::Debug for RequireApiKeyBuilder<K, C> {
     }
 }
 
-impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
+impl<K: KeyStore, St: LimiterStore> RequireApiKeyBuilder<K, St> {
     /// How keys are hashed into what the store holds (default [`KeyHasher::sha256`]).
     pub fn hasher(mut self, hasher: KeyHasher) -> Self {
         self.hasher = hasher;
@@ -280,59 +275,39 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
         self
     }
 
-    /// Keep the lockout's counters in `store`, such as the rate limiter's
-    /// (`RateLimitLayer::store`), under their own namespaces. Default: a store of its own with the default clock.
-    pub fn limiter_store<D: Clock>(self, store: Arc<MemoryStore<D>>) -> RequireApiKeyBuilder<K, D> {
+    /// Keep the lockout's counters in `store` (default: a [`MemoryStore`] of its own): the
+    /// rate limiter's ([`RateLimitLayer::store`](crate::rate_limit::RateLimitLayer::store)),
+    /// whether in memory or in Redis, or any [`LimiterStore`].
+    ///
+    /// On a [`RedisStore`](crate::limiter::RedisStore) (feature `redis`) the lockout is shared
+    /// by every instance pointing at the same Redis with the same key prefix: a client locked
+    /// out through one instance is locked out on all. While Redis cannot answer (the store's
+    /// per-call timeout and circuit breaker bound the wait), the store's
+    /// [failure policy](crate::limiter::RedisStoreBuilder::on_failure) decides: `FailClosed`
+    /// answers 503 problem+json with `Retry-After` (the breaker's cool-down) to every attempt
+    /// whose lock or failure count Redis cannot settle (a valid key whose failures cannot be
+    /// forgotten still passes: leaving them counted is the strict side); `FailOpen` still
+    /// verifies keys but neither counts failures nor locks anyone out; `Local` counts in the
+    /// store's in-memory fallback, each instance alone, until Redis answers again.
+    ///
+    /// The cost on Redis: every attempt, a valid key included, makes one round trip
+    /// (`EVALSHA`) before the key is checked, since a locked-out client is refused whatever
+    /// key it sends. A failure adds one more (three for the one that locks); a success adds a
+    /// `DEL` only when the client has failures to forget. Without a lockout
+    /// ([`no_lockout`](Self::no_lockout)) the store is not used.
+    pub fn limiter_store<T: LimiterStore>(self, store: Arc<T>) -> RequireApiKeyBuilder<K, T> {
         RequireApiKeyBuilder {
             keys: self.keys,
             prefix: self.prefix,
             hasher: self.hasher,
             lockout: self.lockout,
-            store: Some(store),
+            store: Ok(store),
             client_ip: self.client_ip,
             ipv6_prefix: self.ipv6_prefix,
             realm: self.realm,
             coalescer: self.coalescer,
-            #[cfg(feature = "redis")]
-            redis: self.redis,
             errors: self.errors,
         }
-    }
-
-    /// Keeps the lockout in Redis (feature `redis`), shared by every instance pointing at the
-    /// same Redis with the same key prefix: a client locked out through one instance is locked
-    /// out on all ([`RedisLockout`]). The store may be the rate limiter's.
-    ///
-    /// While Redis cannot answer (the store's per-call timeout and circuit breaker bound the
-    /// wait), `on_failure` decides: `FailClosed` answers 503 problem+json with `Retry-After`
-    /// (the breaker's cool-down) to every attempt whose lock or failure count Redis cannot
-    /// settle (a valid key whose failures cannot be forgotten still passes: leaving them
-    /// counted is the strict side); `FailOpen` still verifies keys but neither
-    /// counts failures nor locks anyone out; `Local` counts in the in-memory
-    /// [`Lockout`] (the [`limiter_store`](Self::limiter_store), or one of its own), each
-    /// instance alone, until Redis answers again. Every such step is counted
-    /// ([`RequireApiKeyLayer::degraded_decisions`]) and one `rate_limit_store_degraded` event
-    /// is logged per episode.
-    ///
-    /// The cost: every attempt, a valid key included, makes one Redis round trip (`EVALSHA`)
-    /// before the key is checked, since a locked-out client is refused whatever key it sends.
-    /// A failure adds one more (three for the one that locks); a success adds a `DEL` only
-    /// when the client has failures to forget. A failure counted by another request between
-    /// those two steps is not forgotten by the success, where the in-memory lockout would
-    /// forget it: the strict side.
-    ///
-    /// The decision runs in the response future (boxed: one allocation per attempt); nothing
-    /// more is asked of the inner service or the request body. Without a lockout
-    /// ([`no_lockout`](Self::no_lockout)) the store is not used.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis(
-        mut self,
-        store: crate::limiter::RedisStore,
-        on_failure: crate::limiter::StoreFailurePolicy,
-    ) -> Self {
-        self.redis = Some((store, on_failure));
-        self
     }
 
     /// How the client address is found (default: the peer address; see
@@ -366,10 +341,7 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
     }
 
     /// The layer, or every problem with the settings.
-    pub fn build(self) -> Result<RequireApiKeyLayer<K, C>, ConfigError>
-    where
-        C: Default,
-    {
+    pub fn build(self) -> Result<RequireApiKeyLayer<K, St>, ConfigError> {
         let mut errors = self.errors;
         let prefix = Some(self.prefix);
         let grouping = errors.take(Ipv6Grouping::new(self.ipv6_prefix));
@@ -384,37 +356,11 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
                 "must be 1 or more printable ASCII characters other than \" and \\",
             );
         }
-        let store = match (self.store, self.lockout) {
-            (Some(store), _) => Some(store),
-            (None, Some(_)) => errors
-                .take(
-                    MemoryStore::builder()
-                        .max_keys(100_000)
-                        .clock(C::default())
-                        .build(),
-                )
-                .map(Arc::new),
-            (None, None) => None,
-        };
-        let lockout = match (store, self.lockout) {
-            (Some(store), Some((max, window))) => errors.take(Lockout::new(store, max, window)),
-            _ => None,
-        };
-        #[cfg(feature = "redis")]
-        let redis = match (self.redis, &lockout) {
-            (Some((store, on_failure)), Some(local)) => errors
-                .take(RedisLockout::new(
-                    store.clone(),
-                    local.max_attempts(),
-                    local.window(),
-                ))
-                .map(|lockout| {
-                    Arc::new(layer::OnRedis {
-                        lockout,
-                        backend: crate::limiter::RedisBackend::new(store, on_failure),
-                    })
-                }),
-            _ => None,
+        let lockout = match self.lockout {
+            Some((max, window)) => errors
+                .take(self.store)
+                .and_then(|store| errors.take(Lockout::new(store, max, window))),
+            None => None,
         };
         let www_authenticate = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", self.realm));
         errors.finish(|| ())?;
@@ -429,8 +375,6 @@ impl<K: KeyStore, C: Clock> RequireApiKeyBuilder<K, C> {
                     grouping,
                     www_authenticate,
                     events: self.coalescer.unwrap_or_default(),
-                    #[cfg(feature = "redis")]
-                    redis,
                 }),
             }),
             _ => Err(ConfigError::new(

@@ -13,32 +13,25 @@ use tower_service::Service;
 
 use super::Authenticated;
 use super::key::{ApiKey, KeyDigest, KeyId};
-#[cfg(feature = "redis")]
-use super::layer::OnRedis;
 use super::layer::Shared;
-use super::lockout::Failure;
-#[cfg(feature = "redis")]
-use super::lockout::Standing;
+use super::lockout::{FAILURES, Failure, LOCK};
 use super::store::{KeyRecord, KeyStore, KeyStoreError};
 use crate::client_ip::ClientIpError;
-#[cfg(feature = "redis")]
-use crate::limiter::StoreError;
-#[cfg(feature = "redis")]
-use crate::limiter::StoreFailurePolicy;
-use crate::limiter::{Clock, Key};
+use crate::limiter::{Check, Key, LimiterStore, StoreError};
 use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{Coalescer, EventLogged, Hex8, SecurityEvent};
 
 /// The `X-API-Key` header, the other place a key may be sent.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-/// The [`RequireApiKeyLayer`](super::RequireApiKeyLayer)'s service.
-pub struct RequireApiKeyService<S, K, C: Clock> {
+/// The [`RequireApiKeyLayer`](super::RequireApiKeyLayer)'s service, its lockout in the
+/// store `St`.
+pub struct RequireApiKeyService<S, K, St> {
     pub(crate) inner: S,
-    pub(crate) shared: Arc<Shared<K, C>>,
+    pub(crate) shared: Arc<Shared<K, St>>,
 }
 
-impl<S: Clone, K, C: Clock> Clone for RequireApiKeyService<S, K, C> {
+impl<S: Clone, K, St> Clone for RequireApiKeyService<S, K, St> {
     fn clone(&self) -> Self {
         RequireApiKeyService {
             inner: self.inner.clone(),
@@ -47,7 +40,7 @@ impl<S: Clone, K, C: Clock> Clone for RequireApiKeyService<S, K, C> {
     }
 }
 
-impl<S: std::fmt::Debug, K, C: Clock> std::fmt::Debug for RequireApiKeyService<S, K, C> {
+impl<S: std::fmt::Debug, K, St> std::fmt::Debug for RequireApiKeyService<S, K, St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireApiKeyService")
             .field("inner", &self.inner)
@@ -117,7 +110,7 @@ enum Judged {
     Unavailable(Problem),
 }
 
-impl<K: KeyStore, C: Clock> Shared<K, C> {
+impl<K: KeyStore, St: LimiterStore> Shared<K, St> {
     fn client_key(&self, ip: IpAddr) -> Key {
         self.grouping.key(ip)
     }
@@ -256,7 +249,7 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
             Some(Failure::Counted { remaining }) => {
                 SecurityEvent::auth_attempt(false, key).attempts_left(remaining)
             }
-            None => SecurityEvent::auth_attempt(false, key),
+            Some(Failure::NotCounted) | None => SecurityEvent::auth_attempt(false, key),
         };
         event
             .reason(failed.reason)
@@ -265,150 +258,231 @@ impl<K: KeyStore, C: Clock> Shared<K, C> {
         failed.problem
     }
 
-    /// A failure counted in the in-memory lockout; its refusal.
-    fn fail_locally(&self, ip: Option<IpAddr>, failed: Failed) -> Problem {
-        let outcome = match (&self.lockout, ip) {
-            (Some(lockout), Some(ip)) if failed.counts => {
-                Some(lockout.record_failure(self.client_key(ip)))
-            }
-            _ => None,
-        };
-        self.refuse(ip, failed, outcome)
-    }
-
-    /// After the lookup, on the in-memory lockout: the extension to insert, or the refusal.
-    fn finish(
-        &self,
-        found: Result<Option<KeyRecord>, KeyStoreError>,
-        digest: &KeyDigest,
-        ip: Option<IpAddr>,
-    ) -> Result<Authenticated, Problem> {
-        match self.judge(found, digest, ip) {
-            Judged::Accepted(authenticated) => {
-                if let (Some(lockout), Some(ip)) = (&self.lockout, ip) {
-                    lockout.record_success(self.client_key(ip));
-                }
-                self.log_success(ip, &authenticated);
-                Ok(authenticated)
-            }
-            Judged::Failed(failed) => Err(self.fail_locally(ip, failed)),
-            Judged::Unavailable(problem) => Err(problem),
-        }
-    }
-}
-
-/// The lockout on Redis: every step of an attempt asks Redis, and falls back on the layer's
-/// failure policy when Redis cannot answer.
-#[cfg(feature = "redis")]
-impl<K: KeyStore, C: Clock> Shared<K, C> {
-    /// The whole decision on an attempt of the client at `ip`, whose key `examined` gave.
-    async fn decide_shared(
-        &self,
-        redis: &OnRedis,
-        ip: IpAddr,
-        examined: Result<KeyDigest, Failed>,
-    ) -> Result<Authenticated, Problem> {
-        let client = self.client_key(ip);
-        // One round trip, even for a valid key: a locked-out client is refused whatever key it
-        // sends, as on the in-memory store.
-        let standing = match redis.lockout.standing(client).await {
-            Ok(standing) => {
-                redis.backend.answered();
-                standing
-            }
-            Err(error) => match self.degrade(redis, &error) {
-                StoreFailurePolicy::FailClosed => {
-                    let key = examined.as_ref().ok().map(|d| hex(d.id()));
-                    SecurityEvent::auth_unavailable(key.as_ref().map(Hex8::as_str))
-                        .reason("lockout store unavailable")
-                        .client_ip(ip)
-                        .emit_via(&self.events);
-                    return Err(self.store_unavailable(redis));
-                }
-                StoreFailurePolicy::FailOpen => Standing {
-                    locked_for: None,
-                    has_failures: false,
-                },
-                StoreFailurePolicy::Local => Standing {
-                    locked_for: self.lockout.as_ref().and_then(|l| l.locked_for(client)),
-                    has_failures: false,
-                },
-            },
-        };
-        if let Some(wait) = standing.locked_for {
-            return Err(self.locked_out(ip, wait));
-        }
-        let digest = match examined {
-            Ok(digest) => digest,
-            Err(failed) => return Err(self.fail_shared(redis, ip, failed).await),
-        };
-        match self.judge(self.keys.lookup(&digest).await, &digest, Some(ip)) {
-            Judged::Accepted(authenticated) => {
-                // Only a client with failures to forget pays a second round trip.
-                if standing.has_failures {
-                    if let Err(error) = redis.lockout.record_success(client).await {
-                        // Failures left counted are the strict side: the key is still good.
-                        let _ = self.degrade(redis, &error);
-                    }
-                }
-                if redis.backend.on_failure == StoreFailurePolicy::Local {
-                    if let Some(local) = &self.lockout {
-                        local.record_success(client);
-                    }
-                }
-                self.log_success(Some(ip), &authenticated);
-                Ok(authenticated)
-            }
-            Judged::Failed(failed) => Err(self.fail_shared(redis, ip, failed).await),
-            Judged::Unavailable(problem) => Err(problem),
-        }
-    }
-
-    /// A failure counted on Redis, or by the failure policy; its refusal.
-    async fn fail_shared(&self, redis: &OnRedis, ip: IpAddr, failed: Failed) -> Problem {
-        if !failed.counts {
-            return self.refuse(Some(ip), failed, None);
-        }
-        let client = self.client_key(ip);
-        match redis.lockout.record_failure(client).await {
-            Ok(outcome) => {
-                redis.backend.answered();
-                self.refuse(Some(ip), failed, Some(outcome))
-            }
-            Err(error) => match self.degrade(redis, &error) {
-                StoreFailurePolicy::FailClosed => {
-                    self.refuse(Some(ip), failed, None);
-                    self.store_unavailable(redis)
-                }
-                StoreFailurePolicy::FailOpen => self.refuse(Some(ip), failed, None),
-                StoreFailurePolicy::Local => self.fail_locally(Some(ip), failed),
-            },
-        }
-    }
-
-    /// Counts a step Redis could not answer, logs the first of an episode; the policy to
-    /// follow.
-    fn degrade(&self, redis: &OnRedis, error: &StoreError) -> StoreFailurePolicy {
-        if redis.backend.degraded() {
-            SecurityEvent::rate_limit_store_degraded(
-                redis.backend.on_failure.name(),
-                format!("API-key lockout: {error}"),
-            )
-            .emit_via(&self.events);
-        }
-        redis.backend.on_failure
-    }
-
-    /// The fail-closed answer while Redis cannot answer: 503, retry after the breaker's
-    /// cool-down.
-    fn store_unavailable(&self, redis: &OnRedis) -> Problem {
-        let secs = retry_after_secs(redis.backend.store.cool_down());
+    /// The refusal while the lockout's store cannot decide (and fails closed): 503, retry
+    /// after the time the store gives.
+    fn store_unavailable(&self, error: &StoreError) -> Problem {
+        let secs = retry_after_secs(error.retry_after().unwrap_or(Duration::from_secs(1)));
         Problem::new(StatusCode::SERVICE_UNAVAILABLE)
             .detail(
                 "API-key attempts cannot be counted right now; retry after the time in \
                  Retry-After",
             )
             .header(RETRY_AFTER, HeaderValue::from(secs))
+    }
+
+    /// The first step after a failed attempt: count it when it counts and there is a
+    /// lockout and a client, else refuse it at once.
+    fn count(&self, ip: Option<IpAddr>, failed: Failed) -> Result<Step<K, St>, Problem> {
+        match (&self.lockout, ip) {
+            (Some(lockout), Some(ip)) if failed.counts => {
+                let client = self.client_key(ip);
+                let check = [Check::new(FAILURES, &lockout.rules().failures)];
+                Ok(Step::Count {
+                    check: lockout.store().check_in(client, &check),
+                    client,
+                    ip,
+                    failed: Some(failed),
+                })
+            }
+            _ => Err(self.refuse(ip, failed, None)),
+        }
+    }
+
+    /// The step after the key's lookup.
+    fn looked_up(
+        &self,
+        found: Result<Option<KeyRecord>, KeyStoreError>,
+        digest: &KeyDigest,
+        ip: Option<IpAddr>,
+        has_failures: bool,
+    ) -> Result<Step<K, St>, Result<Authenticated, Problem>> {
+        match self.judge(found, digest, ip) {
+            Judged::Accepted(authenticated) => match (&self.lockout, ip) {
+                // Only a client with failures to forget pays for forgetting them.
+                (Some(lockout), Some(ip)) if has_failures => Ok(Step::Forget {
+                    reset: lockout.store().reset_in(self.client_key(ip), FAILURES),
+                    ip,
+                    authenticated: Some(authenticated),
+                }),
+                _ => {
+                    self.log_success(ip, &authenticated);
+                    Err(Ok(authenticated))
+                }
+            },
+            Judged::Failed(failed) => self.count(ip, failed).map_err(Err),
+            Judged::Unavailable(problem) => Err(Err(problem)),
+        }
+    }
+}
+
+pin_project! {
+    /// One step of an attempt: each waits for one answer of the lockout's store or of the
+    /// key store. On a `MemoryStore` and a `MemoryKeyStore` every answer is ready at once,
+    /// and the whole attempt is decided in the response future's first poll.
+    #[project = StepProj]
+    enum Step<K: KeyStore, St: LimiterStore> {
+        /// The look at the client's lock and failures.
+        Standing { peek: St::PeekFuture, ip: IpAddr, examined: Option<Result<KeyDigest, Failed>> },
+        /// The key's lookup.
+        Lookup { #[pin] lookup: K::Lookup, digest: KeyDigest, ip: Option<IpAddr>, has_failures: bool },
+        /// Forgetting the failures of a client whose key was accepted.
+        Forget { reset: St::ResetFuture, ip: IpAddr, authenticated: Option<Authenticated> },
+        /// Counting a failure.
+        Count { check: St::CheckFuture, client: Key, ip: IpAddr, failed: Option<Failed> },
+        /// Taking the lock, after the last failure allowed.
+        Lock { check: St::CheckFuture, client: Key, ip: IpAddr, failed: Option<Failed> },
+        /// Forgetting the failures once locked.
+        Unlock { reset: St::ResetFuture, ip: IpAddr, failed: Option<Failed>, outcome: Failure },
+    }
+}
+
+impl<K: KeyStore, St: LimiterStore> Step<K, St> {
+    /// Runs the steps as far as the answers allow: the authenticated key, or the refusal.
+    fn advance(
+        mut self: Pin<&mut Self>,
+        shared: &Shared<K, St>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Authenticated, Problem>> {
+        loop {
+            let next = match self.as_mut().project() {
+                StepProj::Standing { peek, ip, examined } => {
+                    let standing = match ready!(Pin::new(peek).poll(cx)) {
+                        Ok(peeked) => match shared.lockout.as_ref() {
+                            Some(l) => l.rules().standing(&peeked),
+                            None => return Poll::Pending,
+                        },
+                        Err(error) => {
+                            let key = examined
+                                .as_ref()
+                                .and_then(|e| e.as_ref().ok())
+                                .map(|d| hex(d.id()));
+                            SecurityEvent::auth_unavailable(key.as_ref().map(Hex8::as_str))
+                                .reason("lockout store unavailable")
+                                .client_ip(*ip)
+                                .emit_via(&shared.events);
+                            return Poll::Ready(Err(shared.store_unavailable(&error)));
+                        }
+                    };
+                    if let Some(wait) = standing.locked_for {
+                        return Poll::Ready(Err(shared.locked_out(*ip, wait)));
+                    }
+                    match examined.take() {
+                        Some(Ok(digest)) => Step::Lookup {
+                            lookup: shared.keys.lookup(&digest),
+                            digest,
+                            ip: Some(*ip),
+                            has_failures: standing.has_failures,
+                        },
+                        Some(Err(failed)) => match shared.count(Some(*ip), failed) {
+                            Ok(step) => step,
+                            Err(problem) => return Poll::Ready(Err(problem)),
+                        },
+                        None => return Poll::Pending,
+                    }
+                }
+                StepProj::Lookup {
+                    lookup,
+                    digest,
+                    ip,
+                    has_failures,
+                } => {
+                    let found = ready!(lookup.poll(cx));
+                    match shared.looked_up(found, digest, *ip, *has_failures) {
+                        Ok(step) => step,
+                        Err(decided) => return Poll::Ready(decided),
+                    }
+                }
+                StepProj::Forget {
+                    reset,
+                    ip,
+                    authenticated,
+                } => {
+                    // Failures left counted are the strict side: the key is still good.
+                    let _ = ready!(Pin::new(reset).poll(cx));
+                    return match authenticated.take() {
+                        Some(authenticated) => {
+                            shared.log_success(Some(*ip), &authenticated);
+                            Poll::Ready(Ok(authenticated))
+                        }
+                        None => Poll::Pending,
+                    };
+                }
+                StepProj::Count {
+                    check,
+                    client,
+                    ip,
+                    failed,
+                } => {
+                    let answer = ready!(Pin::new(check).poll(cx));
+                    let (Some(failed), Some(l)) = (failed.take(), shared.lockout.as_ref()) else {
+                        return Poll::Pending;
+                    };
+                    match answer {
+                        Err(error) => {
+                            shared.refuse(Some(*ip), failed, None);
+                            return Poll::Ready(Err(shared.store_unavailable(&error)));
+                        }
+                        Ok(verdict) => match l.rules().counted(verdict) {
+                            Some(outcome) => {
+                                return Poll::Ready(Err(shared.refuse(
+                                    Some(*ip),
+                                    failed,
+                                    Some(outcome),
+                                )));
+                            }
+                            None => Step::Lock {
+                                check: l
+                                    .store()
+                                    .check_in(*client, &[Check::new(LOCK, &l.rules().lock)]),
+                                client: *client,
+                                ip: *ip,
+                                failed: Some(failed),
+                            },
+                        },
+                    }
+                }
+                StepProj::Lock {
+                    check,
+                    client,
+                    ip,
+                    failed,
+                } => {
+                    let answer = ready!(Pin::new(check).poll(cx));
+                    let (Some(failed), Some(l)) = (failed.take(), shared.lockout.as_ref()) else {
+                        return Poll::Pending;
+                    };
+                    match answer {
+                        Err(error) => {
+                            shared.refuse(Some(*ip), failed, None);
+                            return Poll::Ready(Err(shared.store_unavailable(&error)));
+                        }
+                        Ok(verdict) => Step::Unlock {
+                            // The lock is in force whatever happens next; failures left
+                            // standing only make the first failure after it lock again.
+                            reset: l.store().reset_in(*client, FAILURES),
+                            ip: *ip,
+                            failed: Some(failed),
+                            outcome: l.rules().locked(verdict),
+                        },
+                    }
+                }
+                StepProj::Unlock {
+                    reset,
+                    ip,
+                    failed,
+                    outcome,
+                } => {
+                    let _ = ready!(Pin::new(reset).poll(cx));
+                    return match failed.take() {
+                        Some(failed) => {
+                            Poll::Ready(Err(shared.refuse(Some(*ip), failed, Some(*outcome))))
+                        }
+                        None => Poll::Pending,
+                    };
+                }
+            };
+            self.set(next);
+        }
     }
 }
 
@@ -429,15 +503,15 @@ fn refusal<B>(problem: Problem) -> Response<ShieldBody<B>> {
     response
 }
 
-impl<S, K, C, ReqB, ResB> Service<Request<ReqB>> for RequireApiKeyService<S, K, C>
+impl<S, K, St, ReqB, ResB> Service<Request<ReqB>> for RequireApiKeyService<S, K, St>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     K: KeyStore,
-    C: Clock,
+    St: LimiterStore,
 {
     type Response = Response<ShieldBody<ResB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, S::Future, K::Lookup, ReqB, ResB, K, C>;
+    type Future = ResponseFuture<S, ReqB, ResB, K, St>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -449,46 +523,41 @@ where
             Ok(ip) => ip,
             Err(problem) => return ResponseFuture::ready(refusal(problem)),
         };
-        #[cfg(feature = "redis")]
-        if let (Some(redis), Some(ip)) = (&shared.redis, ip) {
-            let examined = shared.examine(req.headers());
-            let (redis, shared) = (redis.clone(), shared.clone());
-            let decision: Decided =
-                Box::pin(async move { shared.decide_shared(&redis, ip, examined).await });
-            return ResponseFuture {
-                kind: Kind::Shared {
-                    decision,
-                    pending: Some((self.take_inner(), req)),
-                },
-            };
-        }
-        if let (Some(lockout), Some(ip)) = (&shared.lockout, ip) {
-            if let Some(wait) = lockout.locked_for(shared.client_key(ip)) {
-                return ResponseFuture::ready(refusal(shared.locked_out(ip, wait)));
+        let examined = shared.examine(req.headers());
+        let step = match (&shared.lockout, ip) {
+            // A locked-out client is refused whatever key it sends: the lock first.
+            (Some(lockout), Some(ip)) => {
+                let client = shared.client_key(ip);
+                Step::Standing {
+                    peek: lockout.store().peek_in(client, &lockout.rules().look()),
+                    ip,
+                    examined: Some(examined),
+                }
             }
-        }
-        let digest = match shared.examine(req.headers()) {
-            Ok(digest) => digest,
-            Err(failed) => return ResponseFuture::ready(refusal(shared.fail_locally(ip, failed))),
-        };
-        let lookup = shared.keys.lookup(&digest);
-        let shared = shared.clone();
-        ResponseFuture {
-            kind: Kind::Lookup {
-                lookup,
-                pending: Some(Pending {
-                    inner: self.take_inner(),
-                    req,
-                    shared,
+            _ => match examined {
+                Ok(digest) => Step::Lookup {
+                    lookup: shared.keys.lookup(&digest),
                     digest,
                     ip,
-                }),
+                    has_failures: false,
+                },
+                Err(failed) => {
+                    return ResponseFuture::ready(refusal(shared.refuse(ip, failed, None)));
+                }
+            },
+        };
+        let shared = shared.clone();
+        ResponseFuture {
+            kind: Kind::Deciding {
+                step,
+                shared,
+                pending: Some((self.take_inner(), req)),
             },
         }
     }
 }
 
-impl<S: Clone, K, C: Clock> RequireApiKeyService<S, K, C> {
+impl<S: Clone, K, St> RequireApiKeyService<S, K, St> {
     /// The service that was polled ready, to go with the request; a clone stays.
     fn take_inner(&mut self) -> S {
         let clone = self.inner.clone();
@@ -496,63 +565,43 @@ impl<S: Clone, K, C: Clock> RequireApiKeyService<S, K, C> {
     }
 }
 
-/// What waits for the lookup: the request and the service to call with it.
-struct Pending<S, ReqB, K, C: Clock> {
-    inner: S,
-    req: Request<ReqB>,
-    shared: Arc<Shared<K, C>>,
-    digest: KeyDigest,
-    ip: Option<IpAddr>,
-}
-
-impl<S, ReqB, K, C: Clock> std::fmt::Debug for Pending<S, ReqB, K, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("digest", &self.digest)
-            .finish_non_exhaustive()
-    }
-}
-
 pin_project! {
-    /// The response future of [`RequireApiKeyService`]: the key lookup, then the inner
-    /// service's future.
-    pub struct ResponseFuture<S, F, L, ReqB, ResB, K, C: Clock> {
+    /// The response future of [`RequireApiKeyService`]: the lockout's and the key store's
+    /// answers, then the inner service's future.
+    pub struct ResponseFuture<S, ReqB, ResB, K, St>
+    where
+        S: Service<Request<ReqB>>,
+        K: KeyStore,
+        St: LimiterStore,
+    {
         #[pin]
-        kind: Kind<S, F, L, ReqB, ResB, K, C>,
+        kind: Kind<S, ReqB, ResB, K, St>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<S, F, L, ReqB, ResB, K, C: Clock> {
-        Lookup { #[pin] lookup: L, pending: Option<Pending<S, ReqB, K, C>> },
-        Shared { decision: Decided, pending: Option<(S, Request<ReqB>)> },
-        Inner { #[pin] future: F },
+    enum Kind<S, ReqB, ResB, K, St>
+    where
+        S: Service<Request<ReqB>>,
+        K: KeyStore,
+        St: LimiterStore,
+    {
+        Deciding { #[pin] step: Step<K, St>, shared: Arc<Shared<K, St>>, pending: Option<(S, Request<ReqB>)> },
+        Inner { #[pin] future: S::Future },
         Ready { response: Option<Response<ShieldBody<ResB>>> },
     }
 }
 
-/// The decision on Redis, lookup included, boxed: its type depends on the Redis client.
-#[cfg(feature = "redis")]
-type Decided = Pin<Box<dyn Future<Output = Result<Authenticated, Problem>> + Send>>;
-/// Without Redis there is no such state: an uninhabited type keeps it out of the future.
-#[cfg(not(feature = "redis"))]
-type Decided = std::convert::Infallible;
-
-#[cfg(feature = "redis")]
-fn poll_decided(
-    decision: &mut Decided,
-    cx: &mut Context<'_>,
-) -> Poll<Result<Authenticated, Problem>> {
-    decision.as_mut().poll(cx)
-}
-
-#[cfg(not(feature = "redis"))]
-fn poll_decided(
-    decision: &mut Decided,
-    _: &mut Context<'_>,
-) -> Poll<Result<Authenticated, Problem>> {
-    match *decision {}
+impl<S, ReqB, ResB, K, St> std::fmt::Debug for ResponseFuture<S, ReqB, ResB, K, St>
+where
+    S: Service<Request<ReqB>>,
+    K: KeyStore,
+    St: LimiterStore,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
 }
 
 /// The inner call once the request is authenticated.
@@ -565,7 +614,12 @@ fn admit<S: Service<Request<ReqB>>, ReqB>(
     inner.call(req)
 }
 
-impl<S, F, L, ReqB, ResB, K, C: Clock> ResponseFuture<S, F, L, ReqB, ResB, K, C> {
+impl<S, ReqB, ResB, K, St> ResponseFuture<S, ReqB, ResB, K, St>
+where
+    S: Service<Request<ReqB>>,
+    K: KeyStore,
+    St: LimiterStore,
+{
     fn ready(response: Response<ShieldBody<ResB>>) -> Self {
         ResponseFuture {
             kind: Kind::Ready {
@@ -575,13 +629,11 @@ impl<S, F, L, ReqB, ResB, K, C: Clock> ResponseFuture<S, F, L, ReqB, ResB, K, C>
     }
 }
 
-impl<S, F, L, ReqB, ResB, K, C> Future for ResponseFuture<S, F, L, ReqB, ResB, K, C>
+impl<S, ReqB, ResB, K, St> Future for ResponseFuture<S, ReqB, ResB, K, St>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>, Future = F>,
-    F: Future<Output = Result<Response<ResB>, S::Error>>,
-    L: Future<Output = Result<Option<KeyRecord>, KeyStoreError>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
     K: KeyStore,
-    C: Clock,
+    St: LimiterStore,
 {
     type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
 
@@ -589,27 +641,12 @@ where
         loop {
             let mut kind = self.as_mut().project().kind;
             let next = match kind.as_mut().project() {
-                KindProj::Lookup { lookup, pending } => {
-                    let found = ready!(lookup.poll(cx));
-                    let Some(Pending {
-                        inner,
-                        req,
-                        shared,
-                        digest,
-                        ip,
-                    }) = pending.take()
-                    else {
-                        return Poll::Pending;
-                    };
-                    match shared.finish(found, &digest, ip) {
-                        Ok(authenticated) => Kind::Inner {
-                            future: admit(inner, req, authenticated),
-                        },
-                        Err(problem) => return Poll::Ready(Ok(refusal(problem))),
-                    }
-                }
-                KindProj::Shared { decision, pending } => {
-                    let decided = ready!(poll_decided(decision, cx));
+                KindProj::Deciding {
+                    step,
+                    shared,
+                    pending,
+                } => {
+                    let decided = ready!(step.advance(shared, cx));
                     let Some((inner, req)) = pending.take() else {
                         return Poll::Pending;
                     };

@@ -162,16 +162,9 @@ impl Config {
     #[cfg(feature = "rate-limit")]
     pub fn rate_limit_builder(
         &self,
-    ) -> Result<
-        Option<
-            crate::rate_limit::RateLimitBuilder<
-                crate::limiter::QuantaClock,
-                crate::rate_limit::Shareable,
-            >,
-        >,
-        ConfigError,
-    > {
-        use crate::limiter::MemoryStore;
+    ) -> Result<Option<crate::rate_limit::RateLimitBuilder<crate::limiter::EitherStore>>, ConfigError>
+    {
+        use crate::limiter::{EitherStore, MemoryStore};
         use crate::rate_limit::{Policy, RateLimit, Scope};
         use std::sync::Arc;
 
@@ -179,24 +172,21 @@ impl Config {
         if !self.rate_limit_enabled() {
             return Ok(None);
         }
+        let store = match redis {
+            #[cfg(feature = "redis")]
+            Some(store) => EitherStore::from(store),
+            #[cfg(not(feature = "redis"))]
+            Some(never) => match never {},
+            None => EitherStore::from(MemoryStore::builder().build()?),
+        };
         let builder = RateLimit::builder()
-            .store(Arc::new(MemoryStore::builder().build()?))
+            .store(Arc::new(store))
             .client_ip(self.client_ip_strategy()?)
             .policy(Policy::new("ip", self.rate_limit_quota(), Scope::ip()))
             .device_rotation(
                 self.max_devices_per_user(),
                 self.device_registration_timeout(),
-            )
-            .backed();
-        #[cfg(feature = "redis")]
-        let builder = match redis {
-            Some(store) => builder.redis(store, self.rate_limit_store_failure()),
-            None => builder,
-        };
-        #[cfg(not(feature = "redis"))]
-        if let Some(never) = redis {
-            match never {}
-        }
+            );
         Ok(Some(builder))
     }
 
@@ -217,6 +207,7 @@ impl Config {
         };
         crate::limiter::RedisStore::builder(url)
             .secret(secret)
+            .on_failure(self.rate_limit_store_failure())
             .build()
             .map(Some)
     }
@@ -255,8 +246,7 @@ impl Config {
     pub fn require_api_key_builder<K: crate::api_key::KeyStore>(
         &self,
         keys: K,
-    ) -> Result<crate::api_key::RequireApiKeyBuilder<K, crate::limiter::QuantaClock>, ConfigError>
-    {
+    ) -> Result<crate::api_key::RequireApiKeyBuilder<K>, ConfigError> {
         let prefix = crate::api_key::KeyPrefix::new(ECHOTUNER_KEY_PREFIX)?;
         Ok(crate::api_key::RequireApiKey::builder(prefix, keys)
             .lockout(self.max_auth_attempts(), self.auth_attempt_timeout())

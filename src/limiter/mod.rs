@@ -35,9 +35,38 @@
 //! information, so the store may drop it without changing any decision; the store uses that
 //! to stay under a hard `max_keys` cap without a background thread. See [`MemoryStore`].
 //!
+//! # One store trait
+//!
+//! The layers keep their limits in any [`LimiterStore`]: [`MemoryStore`] in this process,
+//! [`RedisStore`] (feature `redis`) shared by every instance, [`EitherStore`] for one chosen at
+//! run time, or a store of your own. A store answers with a future; the in-memory one's is
+//! ready at once, so a layer on it decides synchronously, without allocating:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tower_shield::limiter::{Check, Key, LimiterStore, MemoryStore, Quota};
+//! use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+//!
+//! let store = Arc::new(MemoryStore::builder().build()?);
+//! let login = Quota::per_minute(5)?;
+//! let client = store.key_hasher().hash(b"client");
+//! // Through the trait, as a layer asks: every check of a request at once, under a tag.
+//! let verdict = store.check_in(client, &[Check::new(client, &login)]).into_inner()?;
+//! assert_eq!(verdict.binding.remaining(), 4);
+//! // A rate limit (and an API-key lockout) kept in the same store.
+//! let layer = RateLimit::builder()
+//!     .store(store.clone())
+//!     .policy(Policy::new("login", login, Scope::ip()))
+//!     .build()?;
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [GCRA]: https://en.wikipedia.org/wiki/Generic_cell_rate_algorithm
 
+mod backend;
 mod clock;
+mod either;
 mod failure;
 mod gcra;
 mod key;
@@ -47,14 +76,16 @@ mod redis;
 mod store;
 mod table;
 
+#[cfg(feature = "redis")]
+pub(crate) use backend::tagged;
+pub use backend::{Decisions, LimiterStore};
 pub use clock::{Clock, ManualClock, MonotonicClock, QuantaClock};
-pub use failure::StoreFailurePolicy;
+pub use either::{EitherFuture, EitherStore};
+pub use failure::{StoreError, StoreFailurePolicy};
 pub use gcra::Decision;
 pub use key::{Key, KeyHasher, Namespace};
 pub use quota::Quota;
-#[cfg(all(feature = "redis", any(feature = "rate-limit", feature = "api-key")))]
-pub(crate) use redis::RedisBackend;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder, StoreError};
+pub use redis::{GCRA_LUA, RedisStore, RedisStoreBuilder};
 pub use store::{Check, Evictions, MemoryStore, MemoryStoreBuilder, Verdict};

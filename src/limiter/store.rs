@@ -111,6 +111,20 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Admitted against no limit: what an empty call reports, and what a store that fails
+    /// open answers while it cannot decide. A layer adds no rate-limit headers for it.
+    pub const UNLIMITED: Verdict = Verdict {
+        binding: Decision::NOTHING_CHECKED,
+        index: 0,
+    };
+
+    /// Whether this is [`UNLIMITED`](Self::UNLIMITED).
+    #[inline]
+    pub fn is_unlimited(&self) -> bool {
+        // Every quota has a burst of at least 1: only `UNLIMITED` has a limit of 0.
+        self.binding.limit() == 0
+    }
+
     /// Whether every check was admitted (and all were charged).
     pub fn is_allowed(&self) -> bool {
         self.binding.is_allowed()
@@ -152,6 +166,13 @@ impl<C: Clock> MemoryStoreBuilder<C> {
             clock,
             keys: self.keys,
         }
+    }
+
+    /// Hash with `keys` (a store standing in for another one shares its keys).
+    #[cfg_attr(not(any(feature = "redis", feature = "rate-limit")), allow(dead_code))]
+    pub(crate) fn key_hasher(mut self, keys: KeyHasher) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// Hash identifiers and policy names under `secret` (default: a random secret of this

@@ -1,39 +1,36 @@
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::{HeaderValue, Method};
 use ipnet::IpNet;
 use tower_layer::Layer;
 
-use super::backing::{Backing, InMemory};
 use super::device::DeviceRotation;
 use super::monitor::RateLimitMonitor;
 use super::policy::Scope;
 use super::service::RateLimitService;
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
-use crate::limiter::{Clock, KeyHasher, MemoryStore, Namespace, QuantaClock, Quota};
+use crate::limiter::{KeyHasher, LimiterStore, MemoryStore, Namespace, Quota};
 use crate::route::Route;
 
 /// Applies rate-limit policies to every request of the wrapped service.
 ///
 /// Built by [`RateLimit::builder`](super::RateLimit::builder). Cloning the layer shares its
-/// store, policies and monitor. `B` is where its limits may be kept, and so what its service
-/// asks of the service it wraps ([`backing`](super::backing)).
-pub struct RateLimitLayer<C: Clock = QuantaClock, B: Backing = InMemory> {
-    pub(crate) shared: Arc<Shared<C>>,
-    pub(crate) backing: PhantomData<B>,
+/// store, policies and monitor. `St` is the store the limits are kept in (any
+/// [`LimiterStore`]; the in-memory [`MemoryStore`] unless
+/// [`RateLimitBuilder::store`](super::RateLimitBuilder::store) gave another).
+pub struct RateLimitLayer<St = MemoryStore> {
+    pub(crate) shared: Arc<Shared<St>>,
 }
 
-impl<C: Clock, B: Backing> Clone for RateLimitLayer<C, B> {
+impl<St> Clone for RateLimitLayer<St> {
     fn clone(&self) -> Self {
         RateLimitLayer {
             shared: self.shared.clone(),
-            backing: PhantomData,
         }
     }
 }
 
-impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitLayer<C, B> {
+impl<St> std::fmt::Debug for RateLimitLayer<St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimitLayer")
             .field(
@@ -50,60 +47,27 @@ impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitLayer<C, B> {
     }
 }
 
-impl<C: Clock, B: Backing> RateLimitLayer<C, B> {
+impl<St: LimiterStore> RateLimitLayer<St> {
     /// The monitor of refusals, for a "top offenders" view.
     pub fn monitor(&self) -> &Arc<RateLimitMonitor> {
         &self.shared.monitor
     }
 
-    /// The in-memory store the limits are kept in. With a Redis store
-    /// ([`RateLimitBuilder::redis`](super::RateLimitBuilder::redis)) this is the local store:
-    /// device rotation, and every decision under [`StoreFailurePolicy::Local`] while Redis is
-    /// unavailable.
-    ///
-    /// [`StoreFailurePolicy::Local`]: crate::limiter::StoreFailurePolicy::Local
-    pub fn store(&self) -> &Arc<MemoryStore<C>> {
+    /// The store the limits are kept in: give it to
+    /// [`RequireApiKeyBuilder::limiter_store`](crate::api_key::RequireApiKeyBuilder::limiter_store)
+    /// so that the API-key lockout shares it.
+    pub fn store(&self) -> &Arc<St> {
         &self.shared.store
-    }
-
-    /// The Redis store the limits are kept in, when there is one (feature `redis`), and what
-    /// happens while it cannot answer: give both to
-    /// [`RequireApiKeyBuilder::redis`](crate::api_key::RequireApiKeyBuilder::redis) so that
-    /// the API-key lockout shares its connection and circuit breaker.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis_store(
-        &self,
-    ) -> Option<(
-        &crate::limiter::RedisStore,
-        crate::limiter::StoreFailurePolicy,
-    )> {
-        self.shared
-            .redis
-            .as_ref()
-            .map(|redis| (&redis.store, redis.on_failure))
-    }
-
-    /// How many decisions were made without the shared store (Redis unreachable, timed out or
-    /// its circuit breaker open), whatever the failure policy made of them. Always 0 with the
-    /// in-memory store.
-    pub fn degraded_decisions(&self) -> u64 {
-        #[cfg(feature = "redis")]
-        if let Some(redis) = &self.shared.redis {
-            return redis.degraded_decisions();
-        }
-        0
     }
 }
 
-impl<S, C: Clock, B: Backing> Layer<S> for RateLimitLayer<C, B> {
-    type Service = RateLimitService<S, C, B>;
+impl<S, St> Layer<S> for RateLimitLayer<St> {
+    type Service = RateLimitService<S, St>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RateLimitService {
             inner,
             shared: self.shared.clone(),
-            backing: PhantomData,
         }
     }
 }
@@ -135,8 +99,8 @@ impl Target {
 }
 
 /// Everything the services of one layer share.
-pub(crate) struct Shared<C: Clock> {
-    pub(crate) store: Arc<MemoryStore<C>>,
+pub(crate) struct Shared<St> {
+    pub(crate) store: Arc<St>,
     /// The hasher of the store the limits are kept in: session and device keys, namespaces.
     pub(crate) keys: KeyHasher,
     pub(crate) client_ip: ClientIpStrategy,
@@ -147,21 +111,19 @@ pub(crate) struct Shared<C: Clock> {
     pub(crate) block: Vec<IpNet>,
     pub(crate) dry_run: bool,
     pub(crate) legacy_headers: bool,
-    pub(crate) device_rotation: Option<DeviceRotation>,
+    /// The device-rotation cap, always in memory, in this process: it is asked before the
+    /// store, on every request that names a device.
+    pub(crate) device_rotation: Option<(DeviceRotation, MemoryStore)>,
     pub(crate) monitor: Arc<RateLimitMonitor>,
     pub(crate) on_refusal: Option<super::service::RefusalHook>,
     /// The flood control of the events this layer emits.
     pub(crate) events: Arc<crate::security_log::Coalescer>,
-    /// The shared store, when the limits live in Redis; `store` is then the local one.
-    #[cfg(feature = "redis")]
-    pub(crate) redis: Option<crate::limiter::RedisBackend>,
     /// Whether every policy keys a request by the same client identity, which is then the
-    /// request's Redis Cluster hash tag (see `decide_shared`).
-    #[cfg(feature = "redis")]
+    /// tag of the request's checks (see `LimiterStore`), else `Key::GLOBAL`.
     pub(crate) tag_by_client: bool,
 }
 
-impl<C: Clock> std::fmt::Debug for Shared<C> {
+impl<St> std::fmt::Debug for Shared<St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("targets", &self.targets)

@@ -45,7 +45,6 @@
 //! also carries `Retry-After` in whole seconds, rounded up, so a client that waits it is
 //! admitted.
 
-pub mod backing;
 mod device;
 pub(crate) mod headers;
 mod layer;
@@ -53,14 +52,12 @@ pub mod monitor;
 mod policy;
 mod service;
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
 use ipnet::IpNet;
 
-pub use backing::{Backing, InMemory, Shareable};
 pub use layer::RateLimitLayer;
 pub use monitor::RateLimitMonitor;
 pub use policy::{KeyFn, Policy, RequestHead, Scope};
@@ -68,7 +65,7 @@ pub use service::{RateLimitService, Refusal, RefusalHook, ResponseFuture};
 
 use crate::client_ip::{ClientIpStrategy, Ipv6Grouping};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::{Clock, KeyHasher, MemoryStore, QuantaClock};
+use crate::limiter::{KeyHasher, LimiterStore, MemoryStore};
 use crate::problem::Problem;
 use crate::security_log::Coalescer;
 use device::DeviceRotation;
@@ -81,9 +78,9 @@ pub struct RateLimit;
 impl RateLimit {
     /// A builder with no policies, the peer address as the client, IPv6 grouped by /64, an
     /// in-memory store of up to 1,000,000 keys.
-    pub fn builder() -> RateLimitBuilder<QuantaClock> {
+    pub fn builder() -> RateLimitBuilder {
         RateLimitBuilder {
-            store: None,
+            store: MemoryStore::builder().build().map(Arc::new),
             client_ip: ClientIpStrategy::peer(),
             ipv6_prefix: 64,
             policies: Vec::new(),
@@ -96,20 +93,16 @@ impl RateLimit {
             monitor_capacity: 1024,
             on_refusal: None,
             coalescer: None,
-            #[cfg(feature = "redis")]
-            redis: None,
-            backing: PhantomData,
         }
     }
 }
 
 /// Builds a [`RateLimitLayer`]; [`build`](Self::build) reports every problem at once.
 ///
-/// `B` is where the limits may be kept ([`backing`]): [`InMemory`] unless
-/// [`redis`](Self::redis) was called or the builder came from
-/// the configuration adapter (`Config::rate_limit_builder`).
-pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
-    store: Option<Arc<MemoryStore<C>>>,
+/// `St` is the store the limits are kept in: a [`MemoryStore`] of its own unless
+/// [`store`](Self::store) gives one.
+pub struct RateLimitBuilder<St = MemoryStore> {
+    store: Result<Arc<St>, ConfigError>,
     client_ip: ClientIpStrategy,
     ipv6_prefix: u8,
     policies: Vec<Policy>,
@@ -122,15 +115,9 @@ pub struct RateLimitBuilder<C: Clock, B: Backing = InMemory> {
     monitor_capacity: usize,
     on_refusal: Option<RefusalHook>,
     coalescer: Option<Arc<Coalescer>>,
-    #[cfg(feature = "redis")]
-    redis: Option<(
-        crate::limiter::RedisStore,
-        crate::limiter::StoreFailurePolicy,
-    )>,
-    backing: PhantomData<B>,
 }
 
-impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitBuilder<C, B> {
+impl<St> std::fmt::Debug for RateLimitBuilder<St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimitBuilder")
             .field("policies", &self.policies)
@@ -140,29 +127,40 @@ impl<C: Clock, B: Backing> std::fmt::Debug for RateLimitBuilder<C, B> {
     }
 }
 
-impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
-    /// Keep the limits in `store` (shared with other layers, such as the API-key lockout).
-    pub fn store<D: Clock>(self, store: Arc<MemoryStore<D>>) -> RateLimitBuilder<D, B> {
-        self.rebuild(Some(store))
+impl<St: LimiterStore> RateLimitBuilder<St> {
+    /// Keep the limits in `store`: a [`MemoryStore`] shared with other layers (such as the
+    /// API-key lockout), a [`RedisStore`](crate::limiter::RedisStore) (feature `redis`) shared
+    /// by every instance, or any [`LimiterStore`] of your own.
+    ///
+    /// With a Redis store, what happens while Redis cannot answer is the store's
+    /// [failure policy](crate::limiter::RedisStoreBuilder::on_failure): `FailClosed` answers
+    /// 503 problem+json with `Retry-After` (the store's circuit-breaker cool-down),
+    /// `FailOpen` admits without `RateLimit` headers, `Local` decides with the store's
+    /// in-memory fallback, each instance counting alone. Keys of session and device ids and
+    /// of policy names are hashed by the store's [`KeyHasher`]:
+    /// build every instance's store with one shared
+    /// [`secret`](crate::limiter::RedisStoreBuilder::secret), or those limits are not shared.
+    ///
+    /// Every policy's checks of a request go to the store in one call, under one tag (see
+    /// [`LimiterStore`]). When every policy keys requests by the same client identity (all
+    /// [`Scope::ip`], or all [`Scope::device`] or all [`Scope::session`] of one header), that
+    /// identity is the tag, and on a Redis Cluster clients spread over the slots. A layer that
+    /// mixes identities (say an address limit and a device limit) or has a global limit keeps
+    /// all its keys under one tag, so in one slot: build a layer per identity to spread them.
+    ///
+    /// The [device-rotation](Self::device_rotation) cap is always kept in memory, per
+    /// instance.
+    pub fn store<T: LimiterStore>(self, store: Arc<T>) -> RateLimitBuilder<T> {
+        self.map_store(|_| Ok(store))
     }
 
-    /// The same settings, for a layer kept in `A`.
-    #[cfg_attr(
-        not(any(feature = "redis", feature = "env", feature = "shield")),
-        allow(dead_code)
-    )]
-    pub(crate) fn backed<A: Backing>(mut self) -> RateLimitBuilder<C, A> {
-        let store = self.store.take();
-        self.rebuild(store)
-    }
-
-    /// The same settings with `store`, for a layer kept in `A`.
-    fn rebuild<D: Clock, A: Backing>(
+    /// The same settings with the store `f` makes of this one.
+    pub(crate) fn map_store<T>(
         self,
-        store: Option<Arc<MemoryStore<D>>>,
-    ) -> RateLimitBuilder<D, A> {
+        f: impl FnOnce(Arc<St>) -> Result<Arc<T>, ConfigError>,
+    ) -> RateLimitBuilder<T> {
         RateLimitBuilder {
-            store,
+            store: self.store.and_then(f),
             client_ip: self.client_ip,
             ipv6_prefix: self.ipv6_prefix,
             policies: self.policies,
@@ -175,44 +173,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
             monitor_capacity: self.monitor_capacity,
             on_refusal: self.on_refusal,
             coalescer: self.coalescer,
-            #[cfg(feature = "redis")]
-            redis: self.redis,
-            backing: PhantomData,
         }
-    }
-
-    /// Keeps the limits in Redis (feature `redis`), shared by every instance pointing at it,
-    /// and decides by `on_failure` while Redis cannot answer: `FailClosed` answers 503
-    /// problem+json with `Retry-After` (the store's circuit-breaker cool-down), `FailOpen`
-    /// admits without `RateLimit` headers, `Local` decides with the layer's in-memory
-    /// [`store`](Self::store), each instance counting alone. Every such decision is counted
-    /// ([`RateLimitLayer::degraded_decisions`]) and one event is logged per episode.
-    ///
-    /// The in-memory store still keeps the [device-rotation](Self::device_rotation) cap,
-    /// which is therefore **per instance**.
-    ///
-    /// Keys of session and device ids and of policy names are hashed by the Redis store's
-    /// [`KeyHasher`]: build every instance's store with one shared
-    /// [`secret`](crate::limiter::RedisStoreBuilder::secret), or those limits are not shared.
-    ///
-    /// On a Redis Cluster, one request's keys must share a slot. When every policy keys
-    /// requests by the same client identity (all [`Scope::ip`], or all [`Scope::device`] or
-    /// all [`Scope::session`] of one header), each client's keys share that identity as their
-    /// hash tag, and clients spread over the slots. A layer that mixes identities (say an
-    /// address limit and a device limit) or has a global limit keeps all its keys under one
-    /// tag, so in one slot: build a layer per identity to spread them.
-    ///
-    /// The layer is then [`Shareable`]: its service needs the inner service to be
-    /// `Clone + Send + 'static`, since it is called after Redis answers ([`backing`]).
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis(
-        mut self,
-        store: crate::limiter::RedisStore,
-        on_failure: crate::limiter::StoreFailurePolicy,
-    ) -> RateLimitBuilder<C, Shareable> {
-        self.redis = Some((store, on_failure));
-        self.backed()
     }
 
     /// How the client address is found (default: the peer address; see [`ClientIpStrategy`]).
@@ -316,29 +277,20 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
     }
 
     /// The layer, or every problem with the settings.
-    pub fn build(self) -> Result<RateLimitLayer<C, B>, ConfigError>
-    where
-        C: Default,
-    {
+    pub fn build(self) -> Result<RateLimitLayer<St>, ConfigError> {
         let mut errors = ConfigErrors::default();
         let grouping = errors.take(Ipv6Grouping::new(self.ipv6_prefix));
-        let store = match self.store {
-            Some(store) => Some(store),
-            None => errors
-                .take(MemoryStore::builder().clock(C::default()).build())
-                .map(Arc::new),
-        };
+        let store = errors.take(self.store);
         // Keys are those of the store the limits are kept in; with no store, no keys to make.
         let keys = store
             .as_ref()
             .map_or_else(KeyHasher::random, |s| *s.key_hasher());
-        #[cfg(feature = "redis")]
-        let keys = self
-            .redis
-            .as_ref()
-            .map_or(keys, |(redis, _)| *redis.key_hasher());
         let rotation = match self.device_rotation {
-            Some((max, window)) => errors.take(DeviceRotation::new(max, window, keys)),
+            Some((max, window)) => {
+                let rotation = errors.take(DeviceRotation::new(max, window, keys));
+                let store = errors.take(MemoryStore::builder().key_hasher(keys).build());
+                rotation.zip(store)
+            }
             None => None,
         };
         let mut targets = Vec::with_capacity(self.policies.len());
@@ -394,7 +346,6 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
         match (store, monitor, grouping) {
             (Some(store), Some(monitor), Some(grouping)) => Ok(RateLimitLayer {
                 shared: Arc::new(Shared {
-                    #[cfg(feature = "redis")]
                     tag_by_client: targets.first().is_some_and(|first| {
                         targets.iter().all(|t| first.scope.keys_like(&t.scope))
                     }),
@@ -412,12 +363,7 @@ impl<C: Clock, B: Backing> RateLimitBuilder<C, B> {
                     monitor: Arc::new(monitor),
                     on_refusal: self.on_refusal,
                     events: self.coalescer.unwrap_or_default(),
-                    #[cfg(feature = "redis")]
-                    redis: self.redis.map(|(store, on_failure)| {
-                        crate::limiter::RedisBackend::new(store, on_failure)
-                    }),
                 }),
-                backing: PhantomData,
             }),
             // every `None` above recorded a problem, so `finish` has returned already
             _ => Err(ConfigError::new("rate_limit", "incomplete configuration")),

@@ -1,22 +1,21 @@
 use std::future::Future;
-use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
 
 use http::header::{HeaderName, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::backing::{Backing, InMemory, Shareable};
 use super::headers;
 use super::layer::{Shared, Target};
 use super::policy::{RequestHead, Scope};
 use crate::client_ip::ClientIpError;
 use crate::identifier::{single_identifier, valid_identifier};
-use crate::limiter::{Check, Clock, Decision, Key};
+use crate::limiter::{Check, Decision, Key, LimiterStore, StoreError, Verdict};
 use crate::problem::{Problem, ShieldBody};
 use crate::security_log::{EventLogged, Hex8, IpText, SecurityEvent, listened, subject_hash};
 
@@ -43,13 +42,53 @@ pub struct Refusal<'a> {
 /// Builds the response of a refusal, in place of the default problem+json 429.
 pub type RefusalHook = Arc<dyn Fn(&Refusal<'_>) -> Response<bytes::Bytes> + Send + Sync>;
 
-/// The [`RateLimitLayer`](super::RateLimitLayer)'s service. What it asks of `S` depends on
-/// `B`, where the limits may be kept ([`backing`](super::backing)).
-#[derive(Clone, Debug)]
-pub struct RateLimitService<S, C: Clock, B: Backing = InMemory> {
+/// The [`RateLimitLayer`](super::RateLimitLayer)'s service, over the store `St`.
+///
+/// It asks the store when it is called. An answer that is ready (always, from memory) is
+/// acted on at once: the inner service is called then, as by any middleware. An answer that
+/// must wait (a Redis round trip) is awaited in the response future, which then takes the
+/// request and the inner service that was polled ready, leaving a clone in its place: hence
+/// `S: Clone`. `S` need not be `Send`:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::net::SocketAddr;
+/// use std::rc::Rc;
+/// use http::{Request, Response, StatusCode};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tower_shield::limiter::Quota;
+/// use tower_shield::rate_limit::{Policy, RateLimit, Scope};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let this_thread_only = Rc::new("ok");
+/// let handler = service_fn(move |_req: Request<String>| {
+///     let body = this_thread_only.to_string();
+///     async move { Ok::<_, Infallible>(Response::new(body)) }
+/// });
+/// let layer = RateLimit::builder()
+///     .policy(Policy::new("ip", Quota::per_minute(60)?, Scope::ip()))
+///     .build()?;
+/// let mut req = Request::get("/").body(String::new())?;
+/// req.extensions_mut().insert("192.0.2.1:1".parse::<SocketAddr>()?);
+/// let res = layer.layer(handler).oneshot(req).await?;
+/// assert_eq!(res.status(), StatusCode::OK);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RateLimitService<S, St> {
     pub(crate) inner: S,
-    pub(crate) shared: Arc<Shared<C>>,
-    pub(crate) backing: PhantomData<B>,
+    pub(crate) shared: Arc<Shared<St>>,
+}
+
+impl<S: Clone, St> Clone for RateLimitService<S, St> {
+    fn clone(&self) -> Self {
+        RateLimitService {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 /// What the limit decided before the inner service is called.
@@ -135,7 +174,7 @@ impl RateHeaders {
     }
 }
 
-impl<C: Clock> Shared<C> {
+impl<St: LimiterStore> Shared<St> {
     fn rate_headers(&self, target: &Target, decision: &Decision) -> RateHeaders {
         let (remaining, t) = headers::remaining_and_t(decision);
         RateHeaders {
@@ -152,34 +191,6 @@ impl<C: Clock> Shared<C> {
             legacy: self
                 .legacy_headers
                 .then_some((decision.limit(), remaining, t)),
-        }
-    }
-
-    /// The decision of the in-memory store: find the policies, check them, answer.
-    #[inline]
-    fn decide(&self, head: &RequestHead<'_>) -> Outcome {
-        let mut matched = Matched::new();
-        if let Some(outcome) = self.matched(head, &mut matched) {
-            return outcome;
-        }
-        let matched_policies = matched.as_slice();
-        let (decision, binding) = self.check_local(matched_policies);
-        self.finish(
-            decision,
-            matched_policies[binding],
-            matched.ip,
-            matched.device,
-        )
-    }
-
-    /// Checks `matched` on the in-memory store; the binding decision and where its policy is
-    /// in `matched`.
-    #[inline]
-    fn check_local(&self, matched: &[(usize, Key)]) -> (Decision, usize) {
-        match matched {
-            // One policy, the common case: a plain check, no all-or-nothing bookkeeping.
-            [(index, key)] => (self.store.check(*key, &self.targets[*index].quota), 0),
-            list => self.check_all(list),
         }
     }
 
@@ -248,8 +259,10 @@ impl<C: Clock> Shared<C> {
         if matched.count == 0 {
             return Some(Outcome::Pass);
         }
-        if let (Some(rotation), Some(id)) = (&self.device_rotation, matched.device) {
-            if let Err(wait) = rotation.admit(&self.store, ip_key, id) {
+        if let (Some((rotation, rotation_store)), Some(id)) =
+            (&self.device_rotation, matched.device)
+        {
+            if let Err(wait) = rotation.admit(rotation_store, ip_key, id) {
                 SecurityEvent::device_rotation_refused(ip, self.dry_run).emit_via(&self.events);
                 if !self.dry_run {
                     record(
@@ -371,21 +384,69 @@ impl<C: Clock> Shared<C> {
         map
     }
 
-    /// Checks several policies all-or-nothing; the binding decision and its policy.
-    fn check_all(&self, matched: &[(usize, Key)]) -> (Decision, usize) {
-        let first = &self.targets[matched[0].0];
-        let check = |&(index, key): &(usize, Key)| Check::new(key, &self.targets[index].quota);
-        let verdict = if matched.len() <= INLINE_POLICIES {
-            let mut checks = [Check::new(Key::GLOBAL, &first.quota); INLINE_POLICIES];
-            for (c, m) in checks.iter_mut().zip(matched) {
-                *c = check(m);
+    /// Asks the store about every matched policy at once, all-or-nothing, under the client's
+    /// tag when every policy keys by the same client identity.
+    #[inline(always)]
+    fn ask(&self, matched: &[(usize, Key)]) -> St::CheckFuture {
+        // A key's state lives under the tag it is checked with, so a key must always get the
+        // same tag. When every policy keys requests by one client identity, that identity is
+        // the tag and clients spread over a Cluster's slots. Otherwise (an address and a
+        // device limit on one request, a global limit) keys of different clients meet in one
+        // request, and one fixed tag keeps every request's keys in one slot.
+        let tag = match matched.first() {
+            Some(&(index, key)) if self.tag_by_client => {
+                key.out_of_namespace(&self.targets[index].namespace)
             }
-            self.store.check_all(&checks[..matched.len()])
-        } else {
-            self.store
-                .check_all(&matched.iter().map(check).collect::<Vec<_>>())
+            _ => Key::GLOBAL,
         };
-        (verdict.binding, verdict.index)
+        let check = |&(index, key): &(usize, Key)| Check::new(key, &self.targets[index].quota);
+        match matched {
+            [one] => self.store.check_in(tag, &[check(one)]),
+            _ if matched.len() <= INLINE_POLICIES => {
+                let first = &self.targets[matched[0].0];
+                let mut checks = [Check::new(Key::GLOBAL, &first.quota); INLINE_POLICIES];
+                for (c, m) in checks.iter_mut().zip(matched) {
+                    *c = check(m);
+                }
+                self.store.check_in(tag, &checks[..matched.len()])
+            }
+            _ => self
+                .store
+                .check_in(tag, &matched.iter().map(check).collect::<Vec<_>>()),
+        }
+    }
+
+    /// What the store's answer means for the request.
+    #[inline(always)]
+    fn answer(
+        &self,
+        answer: Result<Verdict, StoreError>,
+        matched: &[(usize, Key)],
+        ip: IpAddr,
+        device: Option<&[u8]>,
+    ) -> Outcome {
+        match answer {
+            // A store that fails open admits against no limit.
+            Ok(verdict) if verdict.is_unlimited() => Outcome::Pass,
+            Ok(verdict) => match matched.get(verdict.index).or(matched.first()) {
+                Some(&binding) => self.finish(verdict.binding, binding, ip, device),
+                None => Outcome::Pass,
+            },
+            Err(error) => {
+                // The store has logged the episode; a refusal for want of it says when to
+                // come back.
+                let wait = error.retry_after().unwrap_or(Duration::from_secs(1));
+                let secs = headers::retry_after_secs(wait);
+                Outcome::Refuse(
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                        .detail(
+                            "rate limits cannot be checked right now; retry after the time in \
+                             Retry-After",
+                        )
+                        .header(RETRY_AFTER, headers::seconds(secs)),
+                )
+            }
+        }
     }
 
     fn unresolved(&self, e: ClientIpError) -> Outcome {
@@ -483,40 +544,10 @@ fn device_identifier<'p>(
     }
 }
 
-impl<S, C: Clock, B: Backing> RateLimitService<S, C, B> {
-    /// The call of the in-memory path: decided before the inner service is called.
-    #[inline]
-    fn call_memory<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future, ResB>
-    where
-        S: Service<Request<ReqB>, Response = Response<ResB>>,
-    {
-        let headers = match self.shared.decide(&RequestHead::of(&req)) {
-            Outcome::Pass => None,
-            Outcome::Limited(headers) => Some(headers),
-            Outcome::Refuse(problem) => {
-                let mut response = problem.into_response();
-                // this layer has logged the refusal already
-                response.extensions_mut().insert(EventLogged);
-                return ResponseFuture::ready(response);
-            }
-            Outcome::Exceeded(status, headers, body) => {
-                return ResponseFuture::ready(exceeded(status, headers, body));
-            }
-        };
-        ResponseFuture {
-            kind: Kind::Inner {
-                future: self.inner.call(req),
-                headers,
-            },
-        }
-    }
-}
-
-/// The headers an admission adds (none when unlimited), or the response of a refusal (the
-/// Redis path's counterpart of `call_memory`'s own match).
+/// The headers an admission adds (none when unlimited), or the response of a refusal.
 // Moved once, on the stack; boxing the response would allocate on every refusal.
 #[allow(clippy::result_large_err)]
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[inline(always)]
 fn settle<B>(outcome: Outcome) -> Result<Option<RateHeaders>, Response<ShieldBody<B>>> {
     match outcome {
         Outcome::Pass => Ok(None),
@@ -531,218 +562,108 @@ fn settle<B>(outcome: Outcome) -> Result<Option<RateHeaders>, Response<ShieldBod
     }
 }
 
-impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C, InMemory>
+impl<S, St, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, St>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    C: Clock,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    St: LimiterStore,
 {
     type Response = Response<ShieldBody<ResB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = ResponseFuture<S, St, ReqB, ResB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        self.call_memory(req)
-    }
-}
-
-/// A layer that may keep its limits in Redis calls the inner service after Redis answers,
-/// from the response future: it must be `Clone` (the ready service goes with the future, a
-/// clone stays), and it and the request body `Send + 'static`. Nothing more is asked of its
-/// future. The bounds hold in every build, so that the feature `redis` changes none.
-impl<S, C, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, C, Shareable>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    ReqB: Send + 'static,
-    C: Clock,
-{
-    type Response = Response<ShieldBody<ResB>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        #[cfg(feature = "redis")]
-        if self.shared.redis.is_some() {
-            return self.call_shared(req);
-        }
-        self.call_memory(req)
-    }
-}
-
-#[cfg(feature = "redis")]
-impl<S, C: Clock> RateLimitService<S, C, Shareable> {
-    /// The call of the Redis path: everything up to the store now, the decision and the
-    /// inner call in the response future.
-    fn call_shared<ReqB, ResB>(&mut self, req: Request<ReqB>) -> ResponseFuture<S::Future, ResB>
-    where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-        ReqB: Send + 'static,
-    {
+        let shared = &*self.shared;
         let head = RequestHead::of(&req);
         let mut matched = Matched::new();
-        if let Some(outcome) = self.shared.matched(&head, &mut matched) {
-            return match settle(outcome) {
-                Ok(headers) => ResponseFuture {
-                    kind: Kind::Inner {
-                        future: self.inner.call(req),
-                        headers,
-                    },
+        let outcome = match shared.matched(&head, &mut matched) {
+            Some(outcome) => outcome,
+            None => {
+                let list = matched.as_slice();
+                let mut answer = shared.ask(list);
+                // An in-memory store has answered already; only a store that must wait makes
+                // the request wait in the response future.
+                match Pin::new(&mut answer).poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(answer) => shared.answer(answer, list, matched.ip, matched.device),
+                    Poll::Pending => {
+                        let (matched, ip, device) =
+                            (list.to_vec(), matched.ip, matched.device.map(Box::from));
+                        // The service that was polled ready goes with the request; its clone
+                        // stays for the next call.
+                        let clone = self.inner.clone();
+                        let waiting = Box::new(Waiting {
+                            answer,
+                            matched,
+                            ip,
+                            device,
+                            shared: self.shared.clone(),
+                            inner: Some(std::mem::replace(&mut self.inner, clone)),
+                            req: Some(req),
+                        });
+                        return ResponseFuture {
+                            kind: Kind::Waiting { waiting },
+                        };
+                    }
+                }
+            }
+        };
+        match settle(outcome) {
+            Ok(headers) => ResponseFuture {
+                kind: Kind::Inner {
+                    future: self.inner.call(req),
+                    headers,
                 },
-                Err(response) => ResponseFuture::ready(response),
-            };
-        }
-        let (list, ip, device) = (
-            matched.as_slice().to_vec(),
-            matched.ip,
-            matched.device.map(Box::<[u8]>::from),
-        );
-        // The service that was polled ready goes with the future; its clone stays for the
-        // next call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        let decision =
-            Box::pin(async move { shared.decide_shared(&list, ip, device.as_deref()).await });
-        ResponseFuture {
-            kind: Kind::Shared {
-                decision,
-                call: Some(Box::new(move || inner.call(req))),
             },
+            Err(response) => ResponseFuture::ready(response),
         }
     }
 }
 
-#[cfg(feature = "redis")]
-impl<C: Clock> Shared<C> {
-    /// The decision of the shared (Redis) store for the `matched` policies, or of the failure
-    /// policy when it cannot answer.
-    async fn decide_shared(
-        &self,
-        matched: &[(usize, Key)],
-        ip: IpAddr,
-        device: Option<&[u8]>,
-    ) -> Outcome {
-        use crate::limiter::StoreFailurePolicy;
-
-        let Some(redis) = &self.redis else {
-            let (decision, binding) = self.check_local(matched);
-            return self.finish(decision, matched[binding], ip, device);
-        };
-        let checks: Vec<Check<'_>> = matched
-            .iter()
-            .map(|&(index, key)| Check::new(key, &self.targets[index].quota))
-            .collect();
-        // A key's state lives under the hash tag it is checked with, so a key must always get
-        // the same tag. When every policy keys requests by one client identity, that identity
-        // is the tag and clients spread over a Cluster's slots. Otherwise (an address and a
-        // device limit on one request, a global limit) keys of different clients meet in one
-        // request, and one fixed tag keeps every request's keys in one slot, as a script needs.
-        let tag = match matched.first() {
-            Some(&(index, key)) if self.tag_by_client => {
-                key.out_of_namespace(&self.targets[index].namespace)
-            }
-            _ => Key::GLOBAL,
-        };
-        match redis.store.check_all_tagged(tag, &checks).await {
-            Ok(verdict) => {
-                redis.answered();
-                self.finish(verdict.binding, matched[verdict.index], ip, device)
-            }
-            Err(error) => {
-                if redis.degraded() {
-                    SecurityEvent::rate_limit_store_degraded(
-                        redis.on_failure.name(),
-                        error.to_string(),
-                    )
-                    .emit_via(&self.events);
-                }
-                match redis.on_failure {
-                    StoreFailurePolicy::FailClosed => {
-                        let secs = headers::retry_after_secs(redis.store.cool_down());
-                        Outcome::Refuse(
-                            Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                                .detail(
-                                    "rate limits cannot be checked right now; retry after the \
-                                     time in Retry-After",
-                                )
-                                .header(RETRY_AFTER, headers::seconds(secs)),
-                        )
-                    }
-                    StoreFailurePolicy::FailOpen => Outcome::Pass,
-                    StoreFailurePolicy::Local => {
-                        let (decision, binding) = self.check_local(matched);
-                        self.finish(decision, matched[binding], ip, device)
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The Redis path's decision, boxed: its size and type depend on the Redis client.
-#[cfg(feature = "redis")]
-type DecisionFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
-/// Without Redis there is no such state: an uninhabited type keeps it out of the future's
-/// layout and its `poll`.
-#[cfg(not(feature = "redis"))]
-type DecisionFuture = std::convert::Infallible;
-
-#[cfg(feature = "redis")]
-fn poll_decision(decision: &mut DecisionFuture, cx: &mut Context<'_>) -> Poll<Outcome> {
-    decision.as_mut().poll(cx)
-}
-
-#[cfg(not(feature = "redis"))]
-fn poll_decision(decision: &mut DecisionFuture, _: &mut Context<'_>) -> Poll<Outcome> {
-    match *decision {}
-}
-
-/// The call of the inner service, made once the decision admits the request.
-#[cfg(feature = "redis")]
-type InnerCall<F> = Box<dyn FnOnce() -> F + Send>;
-/// Without Redis: uninhabited too, so the future's auto traits are those of `F` and `B` alone.
-#[cfg(not(feature = "redis"))]
-type InnerCall<F> = (
-    std::convert::Infallible,
-    std::marker::PhantomData<fn() -> F>,
-);
-
-#[cfg(feature = "redis")]
-fn invoke<F>(call: InnerCall<F>) -> F {
-    call()
-}
-
-#[cfg(not(feature = "redis"))]
-fn invoke<F>(call: InnerCall<F>) -> F {
-    match call.0 {}
+/// A request waiting for the store's answer, with everything needed to act on it.
+struct Waiting<S, St: LimiterStore, ReqB> {
+    answer: St::CheckFuture,
+    matched: Vec<(usize, Key)>,
+    ip: IpAddr,
+    device: Option<Box<[u8]>>,
+    shared: Arc<Shared<St>>,
+    inner: Option<S>,
+    req: Option<Request<ReqB>>,
 }
 
 pin_project! {
     /// The response future of [`RateLimitService`].
-    pub struct ResponseFuture<F, B> {
+    pub struct ResponseFuture<S, St, ReqB, ResB>
+    where
+        S: Service<Request<ReqB>>,
+        St: LimiterStore,
+    {
         #[pin]
-        kind: Kind<F, B>,
+        kind: Kind<S, St, ReqB, ResB>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, B> {
-        Inner { #[pin] future: F, headers: Option<RateHeaders> },
-        Ready { response: Option<Response<ShieldBody<B>>> },
-        Shared { decision: DecisionFuture, call: Option<InnerCall<F>> },
+    enum Kind<S, St, ReqB, ResB>
+    where
+        S: Service<Request<ReqB>>,
+        St: LimiterStore,
+    {
+        Inner { #[pin] future: S::Future, headers: Option<RateHeaders> },
+        Ready { response: Option<Response<ShieldBody<ResB>>> },
+        Waiting { waiting: Box<Waiting<S, St, ReqB>> },
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
-    fn ready(response: Response<ShieldBody<B>>) -> Self {
+impl<S, St, ReqB, ResB> ResponseFuture<S, St, ReqB, ResB>
+where
+    S: Service<Request<ReqB>>,
+    St: LimiterStore,
+{
+    fn ready(response: Response<ShieldBody<ResB>>) -> Self {
         ResponseFuture {
             kind: Kind::Ready {
                 response: Some(response),
@@ -751,11 +672,22 @@ impl<F, B> ResponseFuture<F, B> {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<S, St, ReqB, ResB> std::fmt::Debug for ResponseFuture<S, St, ReqB, ResB>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: Service<Request<ReqB>>,
+    St: LimiterStore,
 {
-    type Output = Result<Response<ShieldBody<B>>, E>;
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, St, ReqB, ResB> Future for ResponseFuture<S, St, ReqB, ResB>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    St: LimiterStore,
+{
+    type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut kind = self.project().kind;
@@ -775,19 +707,23 @@ where
                         None => Poll::Pending,
                     };
                 }
-                KindProj::Shared { decision, call } => {
-                    let outcome = ready!(poll_decision(decision, cx));
-                    match (settle(outcome), call.take()) {
-                        (Ok(headers), Some(call)) => kind.set(Kind::Inner {
-                            future: invoke(call),
+                KindProj::Waiting { waiting } => {
+                    let answer = ready!(Pin::new(&mut waiting.answer).poll(cx));
+                    let w = &mut **waiting;
+                    let outcome = w
+                        .shared
+                        .answer(answer, &w.matched, w.ip, w.device.as_deref());
+                    match (settle(outcome), w.inner.take(), w.req.take()) {
+                        (Ok(headers), Some(mut inner), Some(req)) => kind.set(Kind::Inner {
+                            future: inner.call(req),
                             headers,
                         }),
-                        (Err(response), _) => {
+                        (Err(response), _, _) => {
                             kind.set(Kind::Ready { response: None });
                             return Poll::Ready(Ok(response));
                         }
                         // polled again after it completed
-                        (Ok(_), None) => return Poll::Pending,
+                        _ => return Poll::Pending,
                     }
                 }
             }

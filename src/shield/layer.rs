@@ -3,8 +3,8 @@ use tower_layer::Layer;
 use super::service::ShieldService;
 use super::toggle::{PassThrough, Toggle};
 use crate::cors::CorsLayer;
-use crate::limiter::QuantaClock;
-use crate::rate_limit::{RateLimitLayer, Shareable};
+use crate::limiter::EitherStore;
+use crate::rate_limit::RateLimitLayer;
 use crate::sanitize::InputSanitizerLayer;
 use crate::secure_headers::SecureHeadersLayer;
 use crate::security_log::SecurityLogLayer;
@@ -16,7 +16,7 @@ pub struct ShieldLayer {
     pub(super) security_log: SecurityLogLayer,
     pub(super) secure_headers: Option<SecureHeadersLayer>,
     pub(super) cors: Option<CorsLayer>,
-    pub(super) rate_limit: Option<RateLimitLayer<QuantaClock, Shareable>>,
+    pub(super) rate_limit: Option<RateLimitLayer<EitherStore>>,
     pub(super) sanitizer: Option<InputSanitizerLayer>,
 }
 
@@ -29,7 +29,7 @@ impl ShieldLayer {
 
     /// The rate limit, when it is on: its [monitor](RateLimitLayer::monitor) of top
     /// offenders, its [store](RateLimitLayer::store) (for the API-key lockout).
-    pub fn rate_limit(&self) -> Option<&RateLimitLayer<QuantaClock, Shareable>> {
+    pub fn rate_limit(&self) -> Option<&RateLimitLayer<EitherStore>> {
         self.rate_limit.as_ref()
     }
 

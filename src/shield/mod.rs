@@ -59,9 +59,10 @@
 //! does alone; the shield adds no protocol between them. Its responses have one body type,
 //! [`ShieldBody`](crate::problem::ShieldBody) over your service's body.
 //!
-//! The service the shield wraps must be `Clone + Send + 'static`, and its request body
-//! `Send + 'static`, as axum's `Router` and tonic's and hyper-util's services are: the rate
-//! limit's store may answer after `call` returns (Redis).
+//! The service the shield wraps must be `Clone`, as axum's `Router` and tonic's and
+//! hyper-util's services are: the rate limit's store may answer after `call` returns (Redis),
+//! and the request then waits with the service in the response future. The rate limit's
+//! store is an [`EitherStore`]: memory or Redis, chosen at run time.
 //!
 //! API keys usually guard some routes only, so they are not part of the shield: put
 //! [`RequireApiKey`](crate::api_key::RequireApiKey) on those routes (axum's `route_layer`),
@@ -78,8 +79,10 @@ pub use service::{ResponseFuture, ShieldService};
 use crate::client_ip::ClientIpStrategy;
 use crate::cors::CorsBuilder;
 use crate::error::{ConfigError, ConfigErrors};
-use crate::limiter::QuantaClock;
-use crate::rate_limit::{RateLimitBuilder, Shareable};
+use std::sync::Arc;
+
+use crate::limiter::{EitherStore, LimiterStore};
+use crate::rate_limit::RateLimitBuilder;
 use crate::sanitize::InputSanitizerBuilder;
 use crate::secure_headers::SecureHeadersBuilder;
 use crate::security_log::{SecurityLog, SecurityLogBuilder};
@@ -114,7 +117,7 @@ pub struct ShieldBuilder {
     security_log: SecurityLogBuilder,
     secure_headers: Option<SecureHeadersBuilder>,
     cors: Option<CorsBuilder>,
-    rate_limit: Option<RateLimitBuilder<QuantaClock, Shareable>>,
+    rate_limit: Option<RateLimitBuilder<EitherStore>>,
     sanitizer: Option<InputSanitizerBuilder>,
 }
 
@@ -145,12 +148,13 @@ impl ShieldBuilder {
         self
     }
 
-    /// Adds the rate limit.
-    pub fn rate_limit<B: crate::rate_limit::Backing>(
-        mut self,
-        limits: RateLimitBuilder<QuantaClock, B>,
-    ) -> Self {
-        self.rate_limit = Some(limits.backed());
+    /// Adds the rate limit, its limits kept in its store (in memory, or in Redis).
+    pub fn rate_limit<St>(mut self, limits: RateLimitBuilder<St>) -> Self
+    where
+        St: LimiterStore,
+        EitherStore: From<Arc<St>>,
+    {
+        self.rate_limit = Some(limits.map_store(|store| Ok(Arc::new(EitherStore::from(store)))));
         self
     }
 
@@ -159,9 +163,7 @@ impl ShieldBuilder {
     /// [`Config::shield_builder`]: crate::Config::shield_builder
     pub fn map_rate_limit(
         mut self,
-        f: impl FnOnce(
-            RateLimitBuilder<QuantaClock, Shareable>,
-        ) -> RateLimitBuilder<QuantaClock, Shareable>,
+        f: impl FnOnce(RateLimitBuilder<EitherStore>) -> RateLimitBuilder<EitherStore>,
     ) -> Self {
         self.rate_limit = self.rate_limit.map(f);
         self

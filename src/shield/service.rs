@@ -8,16 +8,15 @@ use tower_service::Service;
 
 use super::toggle::{PassThrough, Toggle};
 use crate::cors::CorsService;
-use crate::limiter::QuantaClock;
+use crate::limiter::EitherStore;
 use crate::problem::ShieldBody;
-use crate::rate_limit::{RateLimitService, Shareable};
+use crate::rate_limit::RateLimitService;
 use crate::sanitize::InputSanitizerService;
 use crate::secure_headers::SecureHeadersService;
 use crate::security_log::SecurityLogService;
 
 type Sanitized<S> = Toggle<InputSanitizerService<S>, PassThrough<S>>;
-type Limited<S> =
-    Toggle<RateLimitService<Sanitized<S>, QuantaClock, Shareable>, PassThrough<Sanitized<S>>>;
+type Limited<S> = Toggle<RateLimitService<Sanitized<S>, EitherStore>, PassThrough<Sanitized<S>>>;
 type CorsChecked<S> = Toggle<CorsService<Limited<S>>, PassThrough<Limited<S>>>;
 type Headed<S> = Toggle<SecureHeadersService<CorsChecked<S>>, CorsChecked<S>>;
 type Stack<S> = SecurityLogService<Headed<S>>;

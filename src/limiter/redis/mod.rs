@@ -1,51 +1,32 @@
 //! The Redis store (feature `redis`): [`RedisStore`], the Lua script and the circuit breaker.
 
-// Only the layers use it; without one it would be dead code.
-#[cfg(any(feature = "rate-limit", feature = "api-key"))]
-mod backend;
 mod breaker;
 mod script;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::{Future, ready};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-#[cfg(any(feature = "rate-limit", feature = "api-key"))]
-pub(crate) use self::backend::RedisBackend;
 use self::breaker::{Admit, Breaker, Transition};
 pub use self::script::GCRA_LUA;
 use self::script::{RawDecision, arguments, decode, evaluate_micros};
 use super::gcra::Decision;
-use super::{Check, Key, KeyHasher, Quota, Verdict};
+use super::{
+    Check, Decisions, Key, KeyHasher, LimiterStore, MemoryStore, Quota, StoreError,
+    StoreFailurePolicy, Verdict,
+};
 use crate::SecretKey;
 use crate::error::{ConfigError, ConfigErrors};
 
 /// The version of the data format of the script, part of every key name.
 const FORMAT_VERSION: &str = "v1:";
-
-/// Why a [`RedisStore`] call has no decision. The caller decides what that means (refuse,
-/// admit, or decide locally).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The circuit breaker is open after repeated failures: Redis was not called.
-    #[error("the Redis store is unavailable (circuit breaker open)")]
-    Unavailable,
-    /// Redis did not answer within the per-call timeout.
-    #[error("the Redis store did not answer within {0:?}")]
-    Timeout(Duration),
-    /// Redis answered with an error, or the connection failed.
-    #[error("the Redis store failed: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Redis answered something the script cannot have returned.
-    #[error("the Redis store answered unexpectedly: {0}")]
-    Protocol(String),
-}
 
 /// Builds a [`RedisStore`]; see [`RedisStore::builder`].
 #[derive(Clone)]
@@ -57,6 +38,7 @@ pub struct RedisStoreBuilder {
     cool_down: Duration,
     local_denials: usize,
     keys: Option<KeyHasher>,
+    on_failure: StoreFailurePolicy,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -68,11 +50,25 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("failure_threshold", &self.failure_threshold)
             .field("cool_down", &self.cool_down)
             .field("local_denials", &self.local_denials)
+            .field("on_failure", &self.on_failure)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStoreBuilder {
+    /// What the store answers the layers ([`LimiterStore`]) while Redis cannot decide
+    /// (default [`StoreFailurePolicy::Local`]): `FailClosed` an error carrying the breaker's
+    /// cool-down as `Retry-After` (the layers answer 503), `FailOpen` [`Verdict::UNLIMITED`]
+    /// (admitted, without rate-limit headers), `Local` the decision of the store's
+    /// [`fallback`](RedisStore::fallback) in-memory store, each instance counting alone. Every
+    /// such decision is counted ([`degraded_decisions`](RedisStore::degraded_decisions)) and
+    /// the first of each episode logged. The inherent async methods return Redis's errors as
+    /// they are.
+    pub fn on_failure(mut self, policy: StoreFailurePolicy) -> Self {
+        self.on_failure = policy;
+        self
+    }
+
     /// The prefix of every key name, before the format version (default `ts:`, giving
     /// `ts:v1:…`). Give each application sharing a Redis its own; it may not contain `{` or
     /// `}` (they would change the Cluster hash tag).
@@ -146,13 +142,21 @@ impl RedisStoreBuilder {
         let Some(client) = client else {
             return Err(ConfigError::new("redis.url", "is not a Redis URL"));
         };
+        let keys = self.keys.unwrap_or_else(KeyHasher::random);
+        let fallback = MemoryStore::builder().key_hasher(keys).build()?;
         Ok(RedisStore {
+            on_failure: self.on_failure,
             inner: Arc::new(Inner {
+                fallback,
+                episode: AtomicBool::new(false),
+                #[cfg(feature = "security-log")]
+                events: crate::security_log::Coalescer::default(),
+                degraded_decisions: AtomicU64::new(0),
                 client,
                 connection: Mutex::new(None),
                 script: redis::Script::new(GCRA_LUA),
                 prefix: format!("{}{FORMAT_VERSION}", self.prefix),
-                keys: self.keys.unwrap_or_else(KeyHasher::random),
+                keys,
                 timeout: self.timeout,
                 cool_down: self.cool_down,
                 breaker: Mutex::new(Breaker::new(
@@ -285,9 +289,18 @@ impl RedisStoreBuilder {
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
+    on_failure: StoreFailurePolicy,
 }
 
 struct Inner {
+    /// Decides under [`StoreFailurePolicy::Local`] while Redis cannot.
+    fallback: MemoryStore,
+    /// Whether a degraded episode is under way (and so has been logged).
+    episode: AtomicBool,
+    degraded_decisions: AtomicU64,
+    /// The flood control of the one event an episode logs.
+    #[cfg(feature = "security-log")]
+    events: crate::security_log::Coalescer,
     client: redis::Client,
     connection: Mutex<Option<ConnectionManager>>,
     script: redis::Script,
@@ -333,6 +346,7 @@ impl RedisStore {
             cool_down: Duration::from_secs(1),
             local_denials: 10_000,
             keys: None,
+            on_failure: StoreFailurePolicy::default(),
         }
     }
 
@@ -528,23 +542,6 @@ impl RedisStore {
         decode(reply, checks)
     }
 
-    /// What each check of `checks` (under the hash tag `tag`) would decide now, charging
-    /// nothing: one round trip, never the local denial cache. The API-key lockout reads both of
-    /// a client's buckets with it.
-    #[cfg_attr(not(feature = "api-key"), allow(dead_code))]
-    pub(crate) async fn peek_each(
-        &self,
-        tag: Key,
-        checks: &[Check<'_>],
-    ) -> Result<Vec<Decision>, StoreError> {
-        let (_, raws) = self.evaluate(tag, checks, false).await?;
-        Ok(raws
-            .iter()
-            .zip(checks)
-            .map(|(raw, check)| raw.into_decision(check.quota))
-            .collect())
-    }
-
     /// A verdict from the local denial cache, when it alone proves a refusal.
     fn refused_locally(&self, tag: Key, checks: &[Check<'_>]) -> Option<Verdict> {
         let mut cache = lock(&self.inner.denials);
@@ -659,6 +656,152 @@ impl RedisStore {
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+}
+
+impl RedisStore {
+    /// What the store answers the layers while Redis cannot decide
+    /// ([`RedisStoreBuilder::on_failure`]).
+    pub fn on_failure(&self) -> StoreFailurePolicy {
+        self.on_failure
+    }
+
+    /// This store (its connection, breaker, fallback and counters shared) answering the
+    /// layers with `policy` while Redis cannot decide: one Redis for a rate limit that fails
+    /// closed and a lockout that decides locally, say.
+    pub fn with_failure_policy(mut self, policy: StoreFailurePolicy) -> Self {
+        self.on_failure = policy;
+        self
+    }
+
+    /// The in-memory store that decides under [`StoreFailurePolicy::Local`] while Redis
+    /// cannot; it hashes keys as this store does.
+    pub fn fallback(&self) -> &MemoryStore {
+        &self.inner.fallback
+    }
+
+    /// How many answers to the layers were made without Redis (unreachable, timed out or
+    /// its circuit breaker open), whatever the failure policy made of them.
+    pub fn degraded_decisions(&self) -> u64 {
+        self.inner.degraded_decisions.load(Ordering::Relaxed)
+    }
+
+    /// Redis answered: the degraded episode, if any, is over.
+    fn answered(&self) {
+        // A load first: the common case writes nothing to the shared cache line.
+        if self.inner.episode.load(Ordering::Relaxed) {
+            self.inner.episode.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an answer made without Redis and logs the first of an episode (one record per
+    /// outage, not one per request); the policy's answer, `local` deciding it locally.
+    fn degraded<T>(
+        &self,
+        error: StoreError,
+        open: T,
+        local: impl FnOnce() -> T,
+    ) -> Result<T, StoreError> {
+        let inner = &self.inner;
+        inner.degraded_decisions.fetch_add(1, Ordering::Relaxed);
+        if !inner.episode.swap(true, Ordering::Relaxed) {
+            #[cfg(feature = "security-log")]
+            crate::security_log::SecurityEvent::rate_limit_store_degraded(
+                self.on_failure.name(),
+                error.to_string(),
+            )
+            .emit_via(&inner.events);
+        }
+        match self.on_failure {
+            StoreFailurePolicy::FailClosed => Err(StoreError::FailedClosed {
+                retry_after: inner.cool_down,
+                source: Box::new(error),
+            }),
+            StoreFailurePolicy::FailOpen => Ok(open),
+            StoreFailurePolicy::Local => Ok(local()),
+        }
+    }
+}
+
+/// A boxed future of the Redis store: its state holds the Redis client's.
+type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
+
+/// The checks of a call, owned, for a future that outlives the call.
+fn owned(checks: &[Check<'_>]) -> Vec<(Key, Quota, u32)> {
+    checks.iter().map(|c| (c.key, *c.quota, c.cost)).collect()
+}
+
+fn borrowed(owned: &[(Key, Quota, u32)]) -> Vec<Check<'_>> {
+    owned
+        .iter()
+        .map(|(key, quota, cost)| Check::new(*key, quota).cost(*cost))
+        .collect()
+}
+
+/// One round trip per call (`EVALSHA`, or `DEL` to reset), with the local denial cache, the
+/// circuit breaker and the [failure policy](RedisStoreBuilder::on_failure).
+impl LimiterStore for RedisStore {
+    type CheckFuture = Boxed<Verdict>;
+    type PeekFuture = Boxed<Decisions>;
+    type ResetFuture = Boxed<bool>;
+
+    fn check_in(&self, tag: Key, checks: &[Check<'_>]) -> Self::CheckFuture {
+        if checks.is_empty() {
+            return Box::pin(ready(Ok(NOTHING)));
+        }
+        let (store, checks) = (self.clone(), owned(checks));
+        Box::pin(async move {
+            let checks = borrowed(&checks);
+            match store.run(tag, &checks, true, true).await {
+                Ok((verdict, _)) => {
+                    store.answered();
+                    Ok(verdict)
+                }
+                Err(error) => store.degraded(error, Verdict::UNLIMITED, || {
+                    store.inner.fallback.check_tagged(tag, &checks)
+                }),
+            }
+        })
+    }
+
+    fn peek_in(&self, tag: Key, checks: &[Check<'_>]) -> Self::PeekFuture {
+        let (store, checks) = (self.clone(), owned(checks));
+        Box::pin(async move {
+            let checks = borrowed(&checks);
+            match store.evaluate(tag, &checks, false).await {
+                Ok((_, raws)) => {
+                    store.answered();
+                    Ok(raws
+                        .iter()
+                        .zip(&checks)
+                        .map(|(raw, check)| raw.into_decision(check.quota))
+                        .collect())
+                }
+                Err(error) => {
+                    let open = checks.iter().map(|_| Verdict::UNLIMITED.binding).collect();
+                    store.degraded(error, open, || {
+                        checks
+                            .iter()
+                            .map(|c| {
+                                let key = super::tagged(tag, c.key);
+                                store.inner.fallback.peek(key, c.quota, c.cost)
+                            })
+                            .collect()
+                    })
+                }
+            }
+        })
+    }
+
+    fn reset_in(&self, tag: Key, key: Key) -> Self::ResetFuture {
+        // The fallback may hold the key from a degraded episode: forget it there too.
+        self.inner.fallback.reset(super::tagged(tag, key));
+        let store = self.clone();
+        Box::pin(async move { store.reset_tagged(tag, key).await })
+    }
+
+    fn key_hasher(&self) -> &KeyHasher {
+        &self.inner.keys
     }
 }
 
