@@ -204,7 +204,7 @@ impl<C: Clock> LimiterStore for MemoryStore<C> {
     type PeekFuture = Ready<Result<Decisions, StoreError>>;
     type ResetFuture = Ready<Result<bool, StoreError>>;
 
-    #[inline(always)]
+    #[inline]
     fn check_in(&self, tag: Key, checks: &[Check<'_>]) -> Self::CheckFuture {
         ready(Ok(self.check_tagged(tag, checks)))
     }

@@ -108,7 +108,7 @@ impl<T> std::fmt::Debug for Answer<T> {
 impl<T> Future for EitherFuture<T> {
     type Output = Result<T, StoreError>;
 
-    #[inline(always)]
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.kind {
             Answer::Ready(ready) => Pin::new(ready).poll(cx),
@@ -137,8 +137,7 @@ impl LimiterStore for EitherStore {
     type PeekFuture = EitherFuture<Decisions>;
     type ResetFuture = EitherFuture<bool>;
 
-    // Inlined: on the allow path the in-memory answer is then read where it is made.
-    #[inline(always)]
+    #[inline]
     fn check_in(&self, tag: Key, checks: &[Check<'_>]) -> Self::CheckFuture {
         either!(self, store => store.check_in(tag, checks))
     }

@@ -1,3 +1,4 @@
+use smallvec::SmallVec;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -109,46 +110,17 @@ enum Outcome {
 pub(crate) struct Matched<'h> {
     ip: IpAddr,
     device: Option<&'h [u8]>,
-    /// (target index, key) of every policy that applies, on the stack for up to
-    /// INLINE_POLICIES of them…
-    inline: [(usize, Key); INLINE_POLICIES],
-    /// …and all of them here when there are more.
-    spilled: Vec<(usize, Key)>,
-    count: usize,
+    /// (target index, key) of every policy that applies; on the stack for the usual few.
+    policies: SmallVec<[(usize, Key); INLINE_POLICIES]>,
 }
 
 impl Matched<'_> {
     /// Nothing matched yet; the client is filled in before any policy is.
-    #[inline]
     fn new() -> Self {
         Matched {
             ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             device: None,
-            inline: [(0, Key::GLOBAL); INLINE_POLICIES],
-            spilled: Vec::new(),
-            count: 0,
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, entry: (usize, Key)) {
-        if self.count < INLINE_POLICIES {
-            self.inline[self.count] = entry;
-        } else {
-            if self.spilled.is_empty() {
-                self.spilled.extend_from_slice(&self.inline);
-            }
-            self.spilled.push(entry);
-        }
-        self.count += 1;
-    }
-
-    #[inline]
-    fn as_slice(&self) -> &[(usize, Key)] {
-        if self.spilled.is_empty() {
-            &self.inline[..self.count]
-        } else {
-            &self.spilled[..]
+            policies: SmallVec::new(),
         }
     }
 }
@@ -200,7 +172,6 @@ impl<St: LimiterStore> Shared<St> {
     ///
     /// Fills `matched` (made by the caller, so that it is written in place rather than moved
     /// out), or answers already.
-    #[inline(always)]
     fn matched<'h>(&self, head: &RequestHead<'h>, matched: &mut Matched<'h>) -> Option<Outcome> {
         let (method, path) = (head.method(), head.uri().path());
         if self.exempt.iter().any(|r| r.matches(method, path)) {
@@ -254,9 +225,11 @@ impl<St: LimiterStore> Shared<St> {
                     None => continue,
                 },
             };
-            matched.push((index, key.in_namespace(&target.namespace)));
+            matched
+                .policies
+                .push((index, key.in_namespace(&target.namespace)));
         }
-        if matched.count == 0 {
+        if matched.policies.is_empty() {
             return Some(Outcome::Pass);
         }
         if let (Some((rotation, rotation_store)), Some(id)) =
@@ -291,7 +264,6 @@ impl<St: LimiterStore> Shared<St> {
     /// Builds the answer to `decision` of the binding policy (its index among the targets,
     /// and the client's key under it): its headers on an admission, its 429 (or the refusal
     /// hook's response) on a refusal. Shared by every store.
-    #[inline(always)]
     fn finish(
         &self,
         decision: Decision,
@@ -386,7 +358,6 @@ impl<St: LimiterStore> Shared<St> {
 
     /// Asks the store about every matched policy at once, all-or-nothing, under the client's
     /// tag when every policy keys by the same client identity.
-    #[inline(always)]
     fn ask(&self, matched: &[(usize, Key)]) -> St::CheckFuture {
         // A key's state lives under the tag it is checked with, so a key must always get the
         // same tag. When every policy keys requests by one client identity, that identity is
@@ -417,7 +388,6 @@ impl<St: LimiterStore> Shared<St> {
     }
 
     /// What the store's answer means for the request.
-    #[inline(always)]
     fn answer(
         &self,
         answer: Result<Verdict, StoreError>,
@@ -547,7 +517,6 @@ fn device_identifier<'p>(
 /// The headers an admission adds (none when unlimited), or the response of a refusal.
 // Moved once, on the stack; boxing the response would allocate on every refusal.
 #[allow(clippy::result_large_err)]
-#[inline(always)]
 fn settle<B>(outcome: Outcome) -> Result<Option<RateHeaders>, Response<ShieldBody<B>>> {
     match outcome {
         Outcome::Pass => Ok(None),
@@ -582,7 +551,7 @@ where
         let outcome = match shared.matched(&head, &mut matched) {
             Some(outcome) => outcome,
             None => {
-                let list = matched.as_slice();
+                let list = &matched.policies[..];
                 let mut answer = shared.ask(list);
                 // An in-memory store has answered already; only a store that must wait makes
                 // the request wait in the response future.
