@@ -53,8 +53,14 @@ where
         let response = ready!(this.inner.poll(cx))?;
         let (mut parts, body) = response.into_parts();
         let skip = parts.extensions.get::<SkipSecureHeaders>();
-        this.shared
-            .apply(&mut parts.headers, skip, *this.hsts, this.nonce.as_ref());
+        let prefilled = this.shared.prefilled(&parts.headers);
+        this.shared.apply(
+            &mut parts.headers,
+            skip,
+            prefilled,
+            *this.hsts,
+            this.nonce.as_ref(),
+        );
         Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
 }

@@ -58,6 +58,16 @@ impl<S> Layer<S> for SecureHeadersLayer {
 }
 
 impl SecureHeadersLayer {
+    /// The explicit step that gives a handler's responses this layer's static headers where
+    /// they are made: put it around the handler, inside every layer that adds fields, and
+    /// this layer adds nothing more to the responses it prefilled. See
+    /// [`PrefillSecureHeadersLayer`](super::PrefillSecureHeadersLayer).
+    pub fn prefill(&self) -> super::PrefillSecureHeadersLayer {
+        super::PrefillSecureHeadersLayer {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The headers this layer sends on a response to a plain request (no HSTS, no nonce),
     /// in order. Useful to check a configuration, or to decorate a response built outside
     /// the layer.
@@ -95,6 +105,18 @@ pub(crate) struct Spliced {
     pub(crate) merge: Merge,
 }
 
+/// The static headers as a map ready to clone into a response.
+#[derive(Debug)]
+pub(crate) struct Seed {
+    headers: HeaderMap,
+    /// The first static header, whose value in `headers` is a copy of the text no one else
+    /// holds (not the one [`SecureHeadersLayer::static_headers`] hands out): a response that
+    /// carries these very bytes was seeded by this layer's [prefill](SecureHeadersLayer::prefill).
+    marker: HeaderName,
+    /// Where those bytes are.
+    marker_bytes: usize,
+}
+
 /// Everything the services of one layer share, immutable after build.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -111,7 +133,7 @@ pub(crate) struct Shared {
     pub(crate) reserve: usize,
     /// The static headers as a map, when every one of them yields to a value the response
     /// already has ([`Merge::KeepExisting`], the default): see [`seed`](Self::seed).
-    pub(crate) seed: Option<HeaderMap>,
+    pub(crate) seed: Option<Seed>,
 }
 
 impl Shared {
@@ -120,6 +142,7 @@ impl Shared {
         &self,
         headers: &mut HeaderMap,
         skip: Option<&SkipSecureHeaders>,
+        prefilled: bool,
         hsts: bool,
         nonce: Option<&CspNonce>,
     ) {
@@ -128,7 +151,7 @@ impl Shared {
             return;
         }
         let skipped = |name: &HeaderName| skip.is_some_and(|s| s.skips(name));
-        if skip.is_some() || !self.seed(headers) {
+        if !prefilled && (skip.is_some() || !self.seed(headers)) {
             let _ = headers.try_reserve(self.reserve);
             for s in self.statics.iter() {
                 if !skipped(&s.name) {
@@ -164,7 +187,18 @@ impl Shared {
     /// Inserting into a `HeaderMap` hashes the name byte by byte; a clone of the prepared map
     /// brings the static headers with their hashes, and the response's own fields (usually a
     /// handful) are put back over them, so that they win as [`Merge::KeepExisting`] says.
-    fn seed(&self, headers: &mut HeaderMap) -> bool {
+    /// Whether `headers` were seeded by this layer's prefill step (see [`Seed::marker`]); a
+    /// response that replaced that header with its own value is decorated header by header,
+    /// to the same result.
+    pub(crate) fn prefilled(&self, headers: &HeaderMap) -> bool {
+        self.seed.as_ref().is_some_and(|seed| {
+            headers
+                .get(&seed.marker)
+                .is_some_and(|v| v.as_bytes().as_ptr() as usize == seed.marker_bytes)
+        })
+    }
+
+    pub(crate) fn seed(&self, headers: &mut HeaderMap) -> bool {
         let must_grow = headers.capacity().saturating_sub(headers.keys_len()) < self.reserve;
         let Some(seed) = self
             .seed
@@ -173,7 +207,7 @@ impl Shared {
         else {
             return false;
         };
-        let own = std::mem::replace(headers, seed.clone());
+        let own = std::mem::replace(headers, seed.headers.clone());
         let mut last: Option<HeaderName> = None;
         for (name, value) in own {
             match name {
@@ -330,7 +364,19 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
             );
             continue;
         }
-        if let Some(value) = header_value(&mut errors, "secure_headers.header", n, v) {
+        // A value written into the program is shared as it is: cloning it per response counts
+        // no references.
+        let value = match v {
+            std::borrow::Cow::Borrowed(text)
+                if text
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+            {
+                Some(HeaderValue::from_static(text))
+            }
+            _ => header_value(&mut errors, "secure_headers.header", n, v),
+        };
+        if let Some(value) = value {
             statics.push(Static {
                 merge: merge_of(&name),
                 name,
@@ -557,11 +603,24 @@ pub(crate) fn compile(b: SecureHeadersBuilder) -> Result<SecureHeadersLayer, Con
             // A clone keeps this table's size: room for the response's fields and those added
             // after this layer, so that only the entries grow once the response's are back.
             let mut headers = HeaderMap::with_capacity(statics.len() + SEED_ROOM);
-            for s in &statics {
-                let _ = headers.try_append(s.name.clone(), s.value.clone());
+            for (i, s) in statics.iter().enumerate() {
+                let value = if i == 0 {
+                    // the marker's own copy, cloned once so that clones only count references
+                    crate::header_map::prepared(HeaderValue::from_bytes(s.value.as_bytes()).ok()?)
+                } else {
+                    s.value.clone()
+                };
+                let _ = headers.try_append(s.name.clone(), value);
             }
-            headers
-        });
+            let marker = statics.first()?.name.clone();
+            let marker_bytes = headers.get(&marker)?.as_bytes().as_ptr() as usize;
+            Some(Seed {
+                headers,
+                marker,
+                marker_bytes,
+            })
+        })
+        .flatten();
     let remove_set = (remove.len() > 8).then(|| remove.iter().cloned().collect());
     errors.finish(|| {
         let (hsts, hsts_always) = match hsts {

@@ -122,6 +122,7 @@ mod csp;
 mod future;
 mod layer;
 mod nonce;
+mod prefill;
 mod presets;
 mod service;
 
@@ -136,6 +137,7 @@ pub use csp::{Csp, CspBuilder};
 pub use future::ResponseFuture;
 pub use layer::SecureHeadersLayer;
 pub use nonce::CspNonce;
+pub use prefill::{PrefillFuture, PrefillSecureHeadersLayer, PrefillSecureHeadersService};
 pub use presets::{OWASP_PERMISSIONS_POLICY, OWASP_REMOVE_LIST};
 pub use service::SecureHeadersService;
 

@@ -205,10 +205,11 @@ impl RequestId {
 
     /// A new random request id: 128 bits from the thread's CSPRNG, as 32 hex digits.
     pub fn generate() -> RequestId {
-        let bits: [u8; 16] = rand::random();
+        // One draw of 128 bits (an array of bytes would draw each byte on its own).
+        let bits: u128 = rand::random();
         let mut buf = [0u8; 32];
         // Cannot fail: 16 bytes are 32 digits.
-        let _ = hex::encode_to_slice(bits, &mut buf);
+        let _ = hex::encode_to_slice(bits.to_be_bytes(), &mut buf);
         // One allocation, shared without another by the request's extension and the response
         // header (a `Vec`-backed value would allocate again on its first clone). Hex digits
         // are a valid header value.

@@ -60,6 +60,12 @@ impl<S> Layer<S> for ShieldLayer {
     type Service = ShieldService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        // The security headers' explicit cross-layer step: the handler's response gets them
+        // where it is made, before the other layers add their fields.
+        let inner = match &self.secure_headers {
+            Some(l) => Toggle::On(l.prefill().layer(inner)),
+            None => Toggle::Off(inner),
+        };
         let inner = toggle(self.sanitizer.as_ref(), inner);
         let inner = toggle(self.rate_limit.as_ref(), inner);
         let inner = toggle(self.cors.as_ref(), inner);

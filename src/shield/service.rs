@@ -12,10 +12,11 @@ use crate::limiter::EitherStore;
 use crate::problem::ShieldBody;
 use crate::rate_limit::RateLimitService;
 use crate::sanitize::InputSanitizerService;
-use crate::secure_headers::SecureHeadersService;
+use crate::secure_headers::{PrefillSecureHeadersService, SecureHeadersService};
 use crate::security_log::SecurityLogService;
 
-type Sanitized<S> = Toggle<InputSanitizerService<S>, PassThrough<S>>;
+type Prefilled<S> = Toggle<PrefillSecureHeadersService<S>, S>;
+type Sanitized<S> = Toggle<InputSanitizerService<Prefilled<S>>, PassThrough<Prefilled<S>>>;
 type Limited<S> = Toggle<RateLimitService<Sanitized<S>, EitherStore>, PassThrough<Sanitized<S>>>;
 type CorsChecked<S> = Toggle<CorsService<Limited<S>>, PassThrough<Limited<S>>>;
 type Headed<S> = Toggle<SecureHeadersService<CorsChecked<S>>, CorsChecked<S>>;
