@@ -56,7 +56,10 @@
 //!
 //! The security log is always on; every other layer is on when you give it its builder. A
 //! layer that is off costs one branch per request. Each layer writes its own headers, as it
-//! does alone; the shield adds no protocol between them. Its responses have one body type,
+//! does alone, with one explicit, public exception: the security headers'
+//! [prefill step](crate::secure_headers::SecureHeadersLayer::prefill), which the shield puts
+//! around your service so that its responses get the static headers before the other layers
+//! add their fields (BENCHMARKS.md measures it). Its responses have one body type,
 //! [`ShieldBody`](crate::problem::ShieldBody) over your service's body.
 //!
 //! The service the shield wraps must be `Clone`, as axum's `Router` and tonic's and
