@@ -69,7 +69,7 @@ pub const TARGET: &str = "tower_shield::security";
 ///
 /// # Flood control
 ///
-/// [`emit`](Self::emit) lets the first 5 identical events per minute through, and at most
+/// [`emit_via`](Self::emit_via) a [`Coalescer`] lets the first 5 identical events per minute through, and at most
 /// 100 distinct events of each kind, and counts the rest into summary events carrying
 /// `suppressed = N`; see [`Coalescer`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -99,7 +99,7 @@
 //! Identical security events beyond 5 a minute, and distinct events of one kind beyond 100 a
 //! minute, are counted instead of logged, and reported by one summary event with
 //! `suppressed = N` ([`Coalescer`]), so a flood cannot fill the disk or bury other lines.
-//! Call [`flush`] on shutdown.
+//! Call the layer's [`coalescer`](SecurityLogLayer::coalescer)`().flush()` on shutdown.
 //!
 //! # Setting up `tracing-subscriber`
 //!
