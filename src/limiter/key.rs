@@ -73,6 +73,7 @@ impl Key {
     }
 
     /// The key that [`in_namespace`](Self::in_namespace) made this one from.
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     #[inline]
     pub(crate) fn out_of_namespace(self, namespace: &Namespace) -> Key {
         // The mask is applied by XOR, its own inverse.
