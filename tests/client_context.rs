@@ -5,25 +5,13 @@
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, StatusCode};
 use tower_shield::sanitize::InputSanitizer;
 
 mod common;
 use common::config;
 
 const ORIGIN: &str = "https://app.example";
-
-fn request(method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Request<Body> {
-    common::req(method, path, "198.51.100.7:40000", headers).map(|_| Body::from(body.to_owned()))
-}
-
-async fn respond(app: &Router, req: Request<Body>) -> (Response<()>, String) {
-    let (parts, body) = common::send(app, req).await.into_parts();
-    (
-        Response::from_parts(parts, ()),
-        common::body(Response::new(body)).await,
-    )
-}
 
 /// The shield resolves each request's client once, in its outermost layer, for every layer
 /// inside (the rate limit, the security headers' HTTPS test, an API key on a route); each of
@@ -71,7 +59,7 @@ fn the_client_is_resolved_once_per_request() {
         ],
     )
     .map(|_| Body::empty());
-    let ((res, _), events) = common::capture_async(respond(&app, req));
+    let (res, events) = common::capture_async(common::send(&app, req));
     assert_eq!(res.status(), StatusCode::OK);
     // the forwarded scheme was believed from the trusted proxy: HSTS
     assert!(
@@ -90,6 +78,7 @@ fn the_client_is_resolved_once_per_request() {
             .build()
             .unwrap(),
     );
-    let (_, events) = common::capture_async(respond(&alone, request(Method::GET, "/", &[], "")));
+    let req = common::req(Method::GET, "/", "198.51.100.7:40000", &[]).map(|_| Body::empty());
+    let (_, events) = common::capture_async(common::send(&alone, req));
     assert_eq!(resolutions(&events), 1);
 }

@@ -258,6 +258,13 @@ impl<K: KeyStore, St: LimiterStore> Shared<K, St> {
         failed.problem
     }
 
+    /// A failure the lockout's store could not count (it fails closed): logged as a
+    /// failure, answered as the store being unavailable.
+    fn uncounted(&self, ip: IpAddr, failed: Failed, error: &StoreError) -> Problem {
+        self.refuse(Some(ip), failed, None);
+        self.store_unavailable(error)
+    }
+
     /// The refusal while the lockout's store cannot decide (and fails closed): 503, retry
     /// after the time the store gives.
     fn store_unavailable(&self, error: &StoreError) -> Problem {
@@ -419,8 +426,7 @@ impl<K: KeyStore, St: LimiterStore> Step<K, St> {
                     };
                     match answer {
                         Err(error) => {
-                            shared.refuse(Some(*ip), failed, None);
-                            return Poll::Ready(Err(shared.store_unavailable(&error)));
+                            return Poll::Ready(Err(shared.uncounted(*ip, failed, &error)));
                         }
                         Ok(verdict) => match l.rules().counted(verdict) {
                             Some(outcome) => {
@@ -453,8 +459,7 @@ impl<K: KeyStore, St: LimiterStore> Step<K, St> {
                     };
                     match answer {
                         Err(error) => {
-                            shared.refuse(Some(*ip), failed, None);
-                            return Poll::Ready(Err(shared.store_unavailable(&error)));
+                            return Poll::Ready(Err(shared.uncounted(*ip, failed, &error)));
                         }
                         Ok(verdict) => Step::Unlock {
                             // The lock is in force whatever happens next; failures left
